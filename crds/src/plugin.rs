@@ -1,0 +1,560 @@
+//! `GatewayPlugin`: what a plugin does (WeChat Mini Program login, or tags) and where its
+//! parameters travel.
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::conditions::Status;
+use crate::problem::FieldError;
+use crate::validate::{self, Path};
+
+/// Longest credential lifetime: 30 days.
+pub const MAX_TTL_MINUTES: u32 = 43_200;
+/// Longest key rotation period: one year.
+pub const MAX_KEY_ROTATION_DAYS: u32 = 365;
+/// At most this many tags per request (TSF's limit).
+pub const MAX_TAGS: usize = 16;
+/// Tag names are at most this many bytes (TSF's limit).
+pub const MAX_TAG_NAME_BYTES: usize = 32;
+/// A WeChat AppID: `wx` and 16 lowercase hex digits.
+pub const APPID_PATTERN: &str = "^wx[0-9a-f]{16}$";
+
+/// Specification of a GatewayPlugin.
+// Each printcolumn(...) repeats `type_ = "string"`, which clippy mistakes for a duplicate.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[kube(
+    group = "wxgate.dev",
+    version = "v1alpha1",
+    kind = "GatewayPlugin",
+    namespaced,
+    status = "Status",
+    derive = "PartialEq",
+    shortname = "gwp",
+    category = "wxgate",
+    annotation("helm.sh/resource-policy", "keep"),
+    doc = "A wxgate gateway plugin: WeChat Mini Program login (WeChatMpLogin) or request tags (Tag). Bind it to a Service with a PluginBinding.",
+    printcolumn(
+        name = "Type",
+        type_ = "string",
+        json_path = ".spec.type",
+        description = "Plugin type"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status",
+        description = "Whether the plugin is valid and its references resolve"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason",
+        description = "Why the plugin is (not) ready",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[x_kube(validation = Rule::new("self.type == 'WeChatMpLogin' ? (has(self.wechatMpLogin) && !has(self.tag)) : (has(self.tag) && !has(self.wechatMpLogin))").message("set exactly the settings block of the plugin's type: wechatMpLogin for WeChatMpLogin, tag for Tag").reason(Reason::FieldValueRequired))]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayPluginSpec {
+    /// What the plugin does: `WeChatMpLogin` (WeChat Mini Program login and credential
+    /// verification) or `Tag` (request parameters to tags).
+    #[serde(rename = "type")]
+    pub plugin_type: PluginType,
+    /// Free text for people reading the plugin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub description: Option<String>,
+    /// Settings of a `WeChatMpLogin` plugin; required when `type` is `WeChatMpLogin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wechat_mp_login: Option<WeChatMpLogin>,
+    /// Settings of a `Tag` plugin; required when `type` is `Tag`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<TagPlugin>,
+}
+
+/// Plugin type.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+pub enum PluginType {
+    /// WeChat Mini Program login: code exchange, credential issue and verification.
+    WeChatMpLogin,
+    /// Request parameters to tags.
+    Tag,
+}
+
+/// WeChat Mini Program login settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WeChatMpLogin {
+    /// The mini program's AppID (`wx` and 16 hex digits). When absent, it is read from the
+    /// `appIdKey` entry of `credentialsSecretRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = APPID_PATTERN))]
+    pub app_id: Option<String>,
+    /// The Secret (in the plugin's namespace) holding the APPSECRET and, unless `appId` is set,
+    /// the AppID. The APPSECRET is never written in a custom resource.
+    pub credentials_secret_ref: CredentialsSecretRef,
+    /// Where the mini program sends the `js_code` from `wx.login()` on a login request.
+    #[serde(default)]
+    pub code: CodeParam,
+    /// Which requests are login requests. Absent: any bound request that carries the code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<LoginSpec>,
+    /// The login-state credential wxgate issues after a successful login.
+    #[serde(default)]
+    pub session: SessionSpec,
+    /// How the WeChat identity is handed to the app.
+    #[serde(default)]
+    pub forward: ForwardSpec,
+}
+
+/// Reference to the Secret with the mini program's credentials.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsSecretRef {
+    /// Name of the Secret, in the plugin's namespace.
+    #[schemars(length(min = 1, max = 253), regex(pattern = validate::DNS_SUBDOMAIN_PATTERN))]
+    pub name: String,
+    /// Entry holding the AppID; used when `appId` is not set.
+    #[serde(default = "default_app_id_key")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = validate::SECRET_KEY_PATTERN))]
+    pub app_id_key: String,
+    /// Entry holding the APPSECRET.
+    #[serde(default = "default_app_secret_key")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = validate::SECRET_KEY_PATTERN))]
+    pub app_secret_key: String,
+}
+
+fn default_app_id_key() -> String {
+    "appid".into()
+}
+fn default_app_secret_key() -> String {
+    "appsecret".into()
+}
+
+/// Where the login code travels.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeParam {
+    /// `header`, `query`, `cookie`, or `body` (a field of a JSON object or form body; needs
+    /// `login.paths`, so other requests' bodies are never read).
+    #[serde(rename = "in", default)]
+    pub location: CodeIn,
+    /// Parameter name.
+    #[serde(default = "default_code_name")]
+    #[schemars(length(min = 1, max = 64), regex(pattern = validate::TOKEN_PATTERN))]
+    pub name: String,
+}
+
+impl Default for CodeParam {
+    fn default() -> Self {
+        Self {
+            location: CodeIn::default(),
+            name: default_code_name(),
+        }
+    }
+}
+
+fn default_code_name() -> String {
+    "js_code".into()
+}
+
+/// Location of the login code.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CodeIn {
+    /// A request header.
+    #[default]
+    Header,
+    /// A query parameter.
+    Query,
+    /// A cookie.
+    Cookie,
+    /// A field of a JSON object body or an `application/x-www-form-urlencoded` body.
+    Body,
+}
+
+/// Which requests are login requests.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginSpec {
+    /// Exact request paths of the login API, e.g. `/login`. They must be covered by the
+    /// binding.
+    #[schemars(
+        length(min = 1, max = 32),
+        inner(length(min = 1, max = 1024), regex(pattern = "^/"))
+    )]
+    pub paths: Vec<String>,
+}
+
+/// The custom login-state credential.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionSpec {
+    /// Parameter name of the credential, where it is returned and where it is accepted.
+    #[serde(default = "default_session_name")]
+    #[schemars(length(min = 1, max = 64), regex(pattern = validate::TOKEN_PATTERN))]
+    pub name: String,
+    /// Where a login response carries the credential: `header`, `cookie` (HttpOnly, Secure,
+    /// SameSite=Lax, Max-Age) or `body` (a field merged into the app's JSON object answer).
+    #[serde(default)]
+    pub return_in: ReturnIn,
+    /// Where later requests carry the credential: `header`, `cookie` or `query`.
+    #[serde(default)]
+    pub accept_in: AcceptIn,
+    /// Lifetime of a credential in minutes (1 to 43200).
+    #[serde(default = "default_ttl_minutes")]
+    #[schemars(range(min = 1, max = MAX_TTL_MINUTES))]
+    pub ttl_minutes: u32,
+    /// Sliding renewal: when a valid credential has at most this many minutes left, the
+    /// response carries a fresh one at the return location. Must be below `ttlMinutes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = MAX_TTL_MINUTES))]
+    pub renew_before_minutes: Option<u32>,
+    /// How often the operator rotates the credential keys, in days (1 to 365).
+    #[serde(default = "default_key_rotation_days")]
+    #[schemars(range(min = 1, max = MAX_KEY_ROTATION_DAYS))]
+    pub key_rotation_days: u32,
+    /// Keep WeChat's session_key inside the (encrypted) credential so every request can hand it
+    /// to the app. Off by default: the session_key then reaches the app on login only.
+    #[serde(default)]
+    pub embed_session_key: bool,
+}
+
+impl Default for SessionSpec {
+    fn default() -> Self {
+        Self {
+            name: default_session_name(),
+            return_in: ReturnIn::default(),
+            accept_in: AcceptIn::default(),
+            ttl_minutes: default_ttl_minutes(),
+            renew_before_minutes: None,
+            key_rotation_days: default_key_rotation_days(),
+            embed_session_key: false,
+        }
+    }
+}
+
+fn default_session_name() -> String {
+    "user_session".into()
+}
+fn default_ttl_minutes() -> u32 {
+    120
+}
+fn default_key_rotation_days() -> u32 {
+    30
+}
+
+/// Where a login response carries the credential.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReturnIn {
+    /// A response header.
+    #[default]
+    Header,
+    /// A `Set-Cookie` with HttpOnly, Secure, SameSite=Lax and Max-Age.
+    Cookie,
+    /// A field merged into the app's JSON object body.
+    Body,
+}
+
+/// Where later requests carry the credential.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AcceptIn {
+    /// A request header.
+    #[default]
+    Header,
+    /// A cookie.
+    Cookie,
+    /// A query parameter (removed before the request reaches the app).
+    Query,
+}
+
+/// How the WeChat identity reaches the app.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ForwardSpec {
+    /// `header` or `query`.
+    #[serde(rename = "in", default)]
+    pub location: ForwardIn,
+    /// `headers`: one parameter per field, named as WeChat Cloud Run does (`X-WX-OPENID`,
+    /// `X-WX-UNIONID`, `X-WX-APPID`, and `X-WX-SESSION-KEY` on login requests or with
+    /// `embedSessionKey`). `json`: one parameter `name` holding
+    /// `{"openid","unionid","appid","session_key"?}`.
+    #[serde(default)]
+    pub format: ForwardFormat,
+    /// Parameter name used by format `json`.
+    #[serde(default = "default_forward_name")]
+    #[schemars(length(min = 1, max = 64), regex(pattern = validate::TOKEN_PATTERN))]
+    pub name: String,
+}
+
+impl Default for ForwardSpec {
+    fn default() -> Self {
+        Self {
+            location: ForwardIn::default(),
+            format: ForwardFormat::default(),
+            name: default_forward_name(),
+        }
+    }
+}
+
+fn default_forward_name() -> String {
+    "x-wx-login".into()
+}
+
+/// Where the identity is forwarded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ForwardIn {
+    /// Request headers.
+    #[default]
+    Header,
+    /// Query parameters.
+    Query,
+}
+
+/// Shape of the forwarded identity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ForwardFormat {
+    /// One parameter per field (`X-WX-OPENID`, ...).
+    #[default]
+    Headers,
+    /// One JSON parameter named `forward.name`.
+    Json,
+}
+
+/// Tag plugin settings: request parameters to tags.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TagPlugin {
+    /// Rules, at most 16; at most one marked `traceId`.
+    #[schemars(length(min = 1, max = MAX_TAGS))]
+    pub rules: Vec<TagRule>,
+}
+
+/// One parameter turned into one tag.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TagRule {
+    /// Where the value comes from.
+    pub from: TagSource,
+    /// Tag name: lowercase letters, digits, `_`, `-`, `.`; at most 32 bytes.
+    #[schemars(length(min = 1, max = MAX_TAG_NAME_BYTES), regex(pattern = "^[a-z0-9][a-z0-9_.-]*$"))]
+    pub tag: String,
+    /// Tie this parameter to the request's trace id (at most one rule per plugin).
+    #[serde(default)]
+    pub trace_id: bool,
+}
+
+/// The request parameter a tag is read from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TagSource {
+    /// `path` (a `{name}` of a Template API path), `query`, `header` or `cookie`.
+    #[serde(rename = "in")]
+    pub location: TagIn,
+    /// Parameter name, lowercase.
+    #[schemars(
+        length(min = 1, max = 64),
+        regex(pattern = "^[a-z0-9!#$%&'*+.^_`|~-]+$")
+    )]
+    pub name: String,
+}
+
+/// Location of a tag parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TagIn {
+    Path,
+    Query,
+    Header,
+    Cookie,
+}
+
+impl GatewayPluginSpec {
+    /// Every problem the schema cannot express (or that a manifest read without an API server
+    /// may carry), each with its field path.
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        let spec = Path::root("spec");
+        match (self.plugin_type, &self.wechat_mp_login, &self.tag) {
+            (PluginType::WeChatMpLogin, Some(login), None) => {
+                login.validate(&spec.field("wechatMpLogin"), &mut errors)
+            }
+            (PluginType::Tag, None, Some(tag)) => tag.validate(&spec.field("tag"), &mut errors),
+            (PluginType::WeChatMpLogin, _, _) => errors.push(spec.error(
+                "wechatMpLogin",
+                "type WeChatMpLogin needs the wechatMpLogin block and no tag block",
+            )),
+            (PluginType::Tag, _, _) => errors.push(spec.error(
+                "tag",
+                "type Tag needs the tag block and no wechatMpLogin block",
+            )),
+        }
+        if let Some(d) = &self.description {
+            validate::max_len(&spec.field("description"), d, 1024, &mut errors);
+        }
+        errors
+    }
+}
+
+impl WeChatMpLogin {
+    fn validate(&self, at: &Path, errors: &mut Vec<FieldError>) {
+        if let Some(app_id) = &self.app_id
+            && !validate::is_app_id(app_id)
+        {
+            errors.push(at.error("appId", "must be wx followed by 16 lowercase hex digits"));
+        }
+        let secret = at.field("credentialsSecretRef");
+        validate::dns_subdomain(
+            &secret.field("name"),
+            &self.credentials_secret_ref.name,
+            errors,
+        );
+        validate::secret_key(
+            &secret.field("appIdKey"),
+            &self.credentials_secret_ref.app_id_key,
+            errors,
+        );
+        validate::secret_key(
+            &secret.field("appSecretKey"),
+            &self.credentials_secret_ref.app_secret_key,
+            errors,
+        );
+        validate::token(&at.field("code").field("name"), &self.code.name, errors);
+        validate::token(
+            &at.field("session").field("name"),
+            &self.session.name,
+            errors,
+        );
+        validate::token(
+            &at.field("forward").field("name"),
+            &self.forward.name,
+            errors,
+        );
+
+        match &self.login {
+            Some(login) => {
+                let paths = at.field("login").field("paths");
+                if login.paths.is_empty() || login.paths.len() > 32 {
+                    errors.push(paths.here("must list 1 to 32 paths"));
+                }
+                for (i, p) in login.paths.iter().enumerate() {
+                    validate::request_path(&paths.index(i), p, false, errors);
+                }
+            }
+            None if self.code.location == CodeIn::Body => errors.push(at.error(
+                "login",
+                "code.in body needs login.paths, so that only login requests' bodies are read",
+            )),
+            None => {}
+        }
+
+        let session = at.field("session");
+        let s = &self.session;
+        if !(1..=MAX_TTL_MINUTES).contains(&s.ttl_minutes) {
+            errors.push(session.error("ttlMinutes", format!("must be 1 to {MAX_TTL_MINUTES}")));
+        }
+        if let Some(renew) = s.renew_before_minutes
+            && (renew == 0 || renew >= s.ttl_minutes)
+        {
+            errors.push(session.error(
+                "renewBeforeMinutes",
+                format!(
+                    "must be at least 1 and below ttlMinutes ({})",
+                    s.ttl_minutes
+                ),
+            ));
+        }
+        if !(1..=MAX_KEY_ROTATION_DAYS).contains(&s.key_rotation_days) {
+            errors.push(session.error(
+                "keyRotationDays",
+                format!("must be 1 to {MAX_KEY_ROTATION_DAYS}"),
+            ));
+        }
+
+        // The sidecar strips identity parameters from every request: a code or credential
+        // sharing a name with one would be deleted before it is read.
+        let identity = self.forward.identity_names();
+        for (field, name) in [("code", &self.code.name), ("session", &self.session.name)] {
+            if identity.iter().any(|id| validate::same_param(id, name)) {
+                errors.push(at.field(field).error(
+                    "name",
+                    format!("{name:?} is an identity parameter the sidecar forwards and strips"),
+                ));
+            }
+        }
+        let code_is_header = self.code.location == CodeIn::Header;
+        let session_is_header = s.accept_in == AcceptIn::Header || s.return_in == ReturnIn::Header;
+        if code_is_header && session_is_header && validate::same_param(&self.code.name, &s.name) {
+            errors.push(
+                at.field("session")
+                    .error("name", "must differ from code.name"),
+            );
+        }
+    }
+}
+
+/// Identity header names of format `headers` (WeChat Cloud Run's names).
+pub const IDENTITY_HEADERS: [&str; 4] = [
+    "X-WX-OPENID",
+    "X-WX-UNIONID",
+    "X-WX-APPID",
+    "X-WX-SESSION-KEY",
+];
+
+impl ForwardSpec {
+    /// Every parameter name this plugin forwards to the app (and therefore strips from
+    /// incoming requests).
+    pub fn identity_names(&self) -> Vec<&str> {
+        match self.format {
+            ForwardFormat::Headers => IDENTITY_HEADERS.to_vec(),
+            ForwardFormat::Json => vec![self.name.as_str()],
+        }
+    }
+}
+
+impl TagPlugin {
+    fn validate(&self, at: &Path, errors: &mut Vec<FieldError>) {
+        let rules = at.field("rules");
+        if self.rules.is_empty() || self.rules.len() > MAX_TAGS {
+            errors.push(rules.here(format!("must hold 1 to {MAX_TAGS} rules")));
+        }
+        if self.rules.iter().filter(|r| r.trace_id).count() > 1 {
+            errors.push(rules.here("at most one rule may set traceId"));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            let at = rules.index(i);
+            if !validate::is_tag_name(&rule.tag) {
+                errors.push(at.error(
+                    "tag",
+                    format!(
+                        "must be 1 to {MAX_TAG_NAME_BYTES} bytes of lowercase letters, digits, _ - ."
+                    ),
+                ));
+            }
+            if !seen.insert(rule.tag.as_str()) {
+                errors.push(at.error("tag", format!("tag {:?} is set by two rules", rule.tag)));
+            }
+            let name = &rule.from.name;
+            if !validate::is_token(name) || name.bytes().any(|b| b.is_ascii_uppercase()) {
+                errors.push(
+                    at.field("from")
+                        .error("name", "must be a lowercase parameter name"),
+                );
+            }
+        }
+    }
+}

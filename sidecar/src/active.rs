@@ -1,0 +1,183 @@
+//! The config in effect: the rendered config and secret, compiled once per reload into what
+//! the request path needs (ciphers built, names normalized), and swapped atomically.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use http::HeaderName;
+use wxgate_crds::plugin::{IDENTITY_HEADERS, PluginType};
+use wxgate_crds::render::{LoginConfig, RenderedConfig, RenderedPlugin, RenderedSecret};
+use wxgate_crds::secret::SecretString;
+use wxgate_crds::validate::same_param;
+
+use crate::credential::Sealer;
+use crate::routing;
+
+/// A login plugin, ready to serve.
+#[derive(Debug)]
+pub struct LoginPlugin {
+    /// `<namespace>/<name>`.
+    pub id: String,
+    pub config: LoginConfig,
+    pub app_secret: SecretString,
+    pub sealer: Sealer,
+}
+
+impl LoginPlugin {
+    pub fn app_id(&self) -> &str {
+        self.sealer.app_id()
+    }
+
+    /// Whether a (normalized) path is one of `login.paths`.
+    pub fn is_login_path(&self, path: &str) -> bool {
+        self.config
+            .login_paths
+            .as_ref()
+            .is_some_and(|paths| paths.iter().any(|p| p == path))
+    }
+}
+
+/// A route of the login type, pointing at its plugin.
+#[derive(Debug)]
+struct LoginRoute {
+    api: Option<wxgate_crds::binding::ApiMatch>,
+    plugin: usize,
+}
+
+/// Everything the request path reads, built once per config change.
+#[derive(Debug)]
+pub struct Active {
+    /// `<config version>.<secret version>`.
+    pub version: String,
+    routes: Vec<LoginRoute>,
+    pub plugins: Vec<LoginPlugin>,
+    /// Parameters stripped from every request (and response): lowercase header names.
+    identity: Vec<String>,
+}
+
+/// Why a rendered config and secret cannot be used together.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error("config format {0} is not supported (this sidecar reads format {1})")]
+    Format(u32, u32),
+    #[error("the secret has no entry for login plugin {0} (it may not have been updated yet)")]
+    MissingSecret(String),
+    #[error("the key ring of plugin {0} has no signing key")]
+    NoSigningKey(String),
+    #[error("route of binding {0} names plugin {1}, which the config lacks")]
+    UnknownPlugin(String, String),
+}
+
+impl Active {
+    pub fn compile(config: &RenderedConfig, secret: &RenderedSecret) -> Result<Self, CompileError> {
+        use wxgate_crds::render::FORMAT;
+        for format in [config.format, secret.format] {
+            if format != FORMAT {
+                return Err(CompileError::Format(format, FORMAT));
+            }
+        }
+        let mut plugins = Vec::new();
+        let mut identity: Vec<String> = IDENTITY_HEADERS
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
+        for (id, plugin) in &config.plugins {
+            let RenderedPlugin::WeChatMpLogin(login) = plugin else {
+                continue;
+            };
+            let s = secret
+                .plugins
+                .get(id)
+                .ok_or_else(|| CompileError::MissingSecret(id.clone()))?;
+            let sealer = Sealer::new(&s.keys, &s.app_id, id)
+                .ok_or_else(|| CompileError::NoSigningKey(id.clone()))?;
+            for name in login.forward.identity_names() {
+                let name = name.to_ascii_lowercase();
+                if !identity.iter().any(|n| same_param(n, &name)) {
+                    identity.push(name);
+                }
+            }
+            plugins.push(LoginPlugin {
+                id: id.clone(),
+                config: login.clone(),
+                app_secret: s.app_secret.clone(),
+                sealer,
+            });
+        }
+        let mut routes = Vec::new();
+        for route in &config.routes {
+            if route.plugin_type != PluginType::WeChatMpLogin {
+                continue;
+            }
+            let plugin = plugins
+                .iter()
+                .position(|p| p.id == route.plugin)
+                .ok_or_else(|| {
+                    CompileError::UnknownPlugin(route.binding.clone(), route.plugin.clone())
+                })?;
+            routes.push(LoginRoute {
+                api: route.api.clone(),
+                plugin,
+            });
+        }
+        Ok(Self {
+            version: format!("{}.{}", config.version, secret.version),
+            routes,
+            plugins,
+            identity,
+        })
+    }
+
+    /// The login plugin bound to a request, if any: the first route in precedence order.
+    pub fn login_plugin(&self, path: &str, method: &http::Method) -> Option<&LoginPlugin> {
+        self.routes
+            .iter()
+            .find(|r| {
+                r.api
+                    .as_ref()
+                    .is_none_or(|api| routing::api_matches(api, path, method))
+            })
+            .map(|r| &self.plugins[r.plugin])
+    }
+
+    /// Whether a parameter name is an identity parameter (any case, `_` for `-`), or one in
+    /// wxgate's own `x-wxgate-` namespace.
+    pub fn is_identity(&self, name: &str) -> bool {
+        is_reserved(name) || self.identity.iter().any(|n| same_param(n, name))
+    }
+}
+
+/// Headers in wxgate's namespace, which only the sidecar may set.
+pub fn is_reserved(name: &str) -> bool {
+    name.len() > 9 && name.as_bytes()[..9].eq_ignore_ascii_case(b"x-wxgate-")
+}
+
+/// Identity headers stripped even before any config exists.
+pub fn is_default_identity(name: &HeaderName) -> bool {
+    is_reserved(name.as_str())
+        || IDENTITY_HEADERS
+            .iter()
+            .any(|h| same_param(h, name.as_str()))
+}
+
+/// The handle the request path reads: one atomic load, no lock.
+#[derive(Default)]
+pub struct ActiveConfig(ArcSwapOption<Active>);
+
+impl ActiveConfig {
+    pub fn load(&self) -> Option<Arc<Active>> {
+        self.0.load_full()
+    }
+
+    pub fn store(&self, active: Active) {
+        self.0.store(Some(Arc::new(active)));
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.0.load().is_some()
+    }
+
+    pub fn version(&self) -> Option<String> {
+        self.0.load().as_ref().map(|a| a.version.clone())
+    }
+}

@@ -1,0 +1,185 @@
+//! The login-state credential (DESIGN.md section 5).
+//!
+//! `v1.` + base64url-no-pad of `kid (4) || nonce (12) || ciphertext || tag (16)`, AES-256-GCM
+//! with a fresh random nonce. Associated data: `wxgate/v1`, then kid, appid and plugin identity
+//! (`<namespace>/<name>`), each as a 4-byte big-endian length and the bytes. The plaintext is
+//! compact JSON claims; unknown fields are ignored.
+
+use std::collections::BTreeMap;
+
+use aes_gcm::aead::{AeadInOut, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use wxgate_crds::keys::{KeyRing, Kid};
+use wxgate_crds::secret::SecretString;
+
+/// Prefix of every credential of this format.
+pub const PREFIX: &str = "v1.";
+/// Clock skew tolerated on `iat` and `exp`, in seconds.
+pub const SKEW_SECS: i64 = 60;
+/// Longest credential accepted before any decoding (a real one is a few hundred bytes).
+pub const MAX_LEN: usize = 4096;
+
+const KID_LEN: usize = 4;
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+const AAD_LABEL: &[u8] = b"wxgate/v1";
+
+/// What a credential says about the user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub openid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unionid: Option<String>,
+    pub appid: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sk: Option<SecretString>,
+}
+
+/// Why a credential was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// Malformed, tampered, unknown key, wrong app or plugin, or issued in the future.
+    Invalid,
+    /// Past `exp` (beyond the skew).
+    Expired,
+}
+
+/// The keys of one login plugin, ready to seal and open, bound to its appid and identity.
+pub struct Sealer {
+    active: Kid,
+    ciphers: BTreeMap<Kid, Aes256Gcm>,
+    app_id: String,
+    plugin: String,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealer")
+            .field("active", &self.active)
+            .field("kids", &self.ciphers.keys().collect::<Vec<_>>())
+            .field("app_id", &self.app_id)
+            .field("plugin", &self.plugin)
+            .finish()
+    }
+}
+
+impl Sealer {
+    /// `None` when the ring's active key is missing (render never produces such a ring).
+    pub fn new(ring: &KeyRing, app_id: &str, plugin: &str) -> Option<Self> {
+        ring.signing()?;
+        let ciphers = ring
+            .keys
+            .iter()
+            .map(|(kid, key)| (*kid, Aes256Gcm::new(key.expose().into())))
+            .collect();
+        Some(Self {
+            active: ring.active,
+            ciphers,
+            app_id: app_id.to_owned(),
+            plugin: plugin.to_owned(),
+        })
+    }
+
+    pub fn app_id(&self) -> &str {
+        &self.app_id
+    }
+
+    fn aad(&self, kid: Kid) -> Vec<u8> {
+        let mut aad =
+            Vec::with_capacity(AAD_LABEL.len() + 12 + 4 + self.app_id.len() + self.plugin.len());
+        aad.extend_from_slice(AAD_LABEL);
+        for part in [&kid.0[..], self.app_id.as_bytes(), self.plugin.as_bytes()] {
+            aad.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            aad.extend_from_slice(part);
+        }
+        aad
+    }
+
+    /// Seals claims with the active key and a fresh random nonce.
+    pub fn seal(&self, claims: &Claims) -> String {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::fill(&mut nonce);
+        self.seal_with_nonce(claims, nonce)
+    }
+
+    /// Seals with a given nonce: only for fixed test vectors; a nonce must never repeat.
+    pub(crate) fn seal_with_nonce(&self, claims: &Claims, nonce: [u8; NONCE_LEN]) -> String {
+        let kid = self.active;
+        // Serializing plain strings and integers cannot fail.
+        let plaintext = serde_json::to_vec(claims).unwrap_or_default();
+        let mut buf = Vec::with_capacity(KID_LEN + NONCE_LEN + plaintext.len() + TAG_LEN);
+        buf.extend_from_slice(&kid.0);
+        buf.extend_from_slice(&nonce);
+        buf.extend_from_slice(&plaintext);
+        let cipher = &self.ciphers[&kid];
+        let tag = cipher
+            .encrypt_inout_detached(
+                &Nonce::from(nonce),
+                &self.aad(kid),
+                (&mut buf[KID_LEN + NONCE_LEN..]).into(),
+            )
+            .unwrap_or_else(|_| unreachable!("AES-GCM encryption of a short message cannot fail"));
+        buf.extend_from_slice(&tag);
+        let mut out = String::with_capacity(PREFIX.len() + buf.len().div_ceil(3) * 4);
+        out.push_str(PREFIX);
+        URL_SAFE_NO_PAD.encode_string(&buf, &mut out);
+        out
+    }
+
+    /// Opens and checks a credential at time `now` (Unix seconds).
+    pub fn open(&self, credential: &str, now: i64) -> Result<Claims, Rejection> {
+        if credential.len() > MAX_LEN {
+            return Err(Rejection::Invalid);
+        }
+        let encoded = credential.strip_prefix(PREFIX).ok_or(Rejection::Invalid)?;
+        let mut buf = URL_SAFE_NO_PAD
+            .decode(encoded)
+            .map_err(|_| Rejection::Invalid)?;
+        if buf.len() < KID_LEN + NONCE_LEN + TAG_LEN + 2 {
+            return Err(Rejection::Invalid);
+        }
+        let kid = Kid(buf[..KID_LEN].try_into().map_err(|_| Rejection::Invalid)?);
+        let cipher = self.ciphers.get(&kid).ok_or(Rejection::Invalid)?;
+        let nonce: [u8; NONCE_LEN] = buf[KID_LEN..KID_LEN + NONCE_LEN]
+            .try_into()
+            .map_err(|_| Rejection::Invalid)?;
+        let tag_at = buf.len() - TAG_LEN;
+        let (body, tag) = buf.split_at_mut(tag_at);
+        let tag: [u8; TAG_LEN] = (&*tag).try_into().map_err(|_| Rejection::Invalid)?;
+        cipher
+            .decrypt_inout_detached(
+                &Nonce::from(nonce),
+                &self.aad(kid),
+                (&mut body[KID_LEN + NONCE_LEN..]).into(),
+                &tag.into(),
+            )
+            .map_err(|_| Rejection::Invalid)?;
+        let claims: Claims =
+            serde_json::from_slice(&body[KID_LEN + NONCE_LEN..]).map_err(|_| Rejection::Invalid)?;
+        if claims.appid != self.app_id || claims.iat > now + SKEW_SECS {
+            return Err(Rejection::Invalid);
+        }
+        if claims.exp + SKEW_SECS < now {
+            return Err(Rejection::Expired);
+        }
+        Ok(claims)
+    }
+}
+
+/// A fresh random credential id (128 bits, base64url).
+pub fn new_jti() -> String {
+    let mut id = [0u8; 16];
+    rand::fill(&mut id);
+    URL_SAFE_NO_PAD.encode(id)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,162 @@
+//! Prometheus metrics, served on the admin port. Labels hold only fixed words, error codes and
+//! errcodes: never an openid, a code, a credential or a secret.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Every metric of the sidecar.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<Labels, Counter>,
+    code2session_calls: Family<Labels, Counter>,
+    code2session_duration: Histogram,
+    code2session_shed: Counter,
+    verifications: Family<Labels, Counter>,
+    reloads: Family<Labels, Counter>,
+    config_info: Family<Labels, Gauge>,
+}
+
+/// How a request was handled, for `wxgate_requests_total{route}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteKind {
+    /// Not covered by any binding: passed through after hygiene.
+    Unbound,
+    /// A login request.
+    Login,
+    /// A bound request whose credential was checked.
+    Verify,
+    /// Refused before routing (no config, malformed request).
+    None,
+}
+
+impl RouteKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteKind::Unbound => "unbound",
+            RouteKind::Login => "login",
+            RouteKind::Verify => "verify",
+            RouteKind::None => "none",
+        }
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("wxgate");
+        let requests = Family::<Labels, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests by route kind, outcome (forwarded, or answered by wxgate) and error code",
+            requests.clone(),
+        );
+        let code2session_calls = Family::<Labels, Counter>::default();
+        registry.register(
+            "code2session_calls",
+            "code2Session calls by errcode (0 = success; timeout, unreachable, unreadable)",
+            code2session_calls.clone(),
+        );
+        let code2session_duration = Histogram::new(exponential_buckets(0.005, 2.0, 12));
+        registry.register(
+            "code2session_duration_seconds",
+            "Duration of code2Session calls",
+            code2session_duration.clone(),
+        );
+        let code2session_shed = Counter::default();
+        registry.register(
+            "code2session_shed",
+            "Logins refused at once because the limit of code2Session calls in flight was reached",
+            code2session_shed.clone(),
+        );
+        let verifications = Family::<Labels, Counter>::default();
+        registry.register(
+            "credential_verifications",
+            "Credential verifications by outcome (ok, missing, invalid, expired)",
+            verifications.clone(),
+        );
+        let reloads = Family::<Labels, Counter>::default();
+        registry.register(
+            "config_reloads",
+            "Config loads by result (ok, error)",
+            reloads.clone(),
+        );
+        let config_info = Family::<Labels, Gauge>::default();
+        registry.register(
+            "config_info",
+            "The config in effect (1), by version",
+            config_info.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            code2session_calls,
+            code2session_duration,
+            code2session_shed,
+            verifications,
+            reloads,
+            config_info,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn request(&self, route: RouteKind, error: Option<&'static str>) {
+        let outcome = if error.is_some() {
+            "answered"
+        } else {
+            "forwarded"
+        };
+        self.requests
+            .get_or_create(&vec![
+                ("route", route.as_str().to_owned()),
+                ("outcome", outcome.to_owned()),
+                ("code", error.unwrap_or_default().to_owned()),
+            ])
+            .inc();
+    }
+
+    pub fn code2session_call(&self, errcode: &str, took: Duration) {
+        self.code2session_calls
+            .get_or_create(&vec![("errcode", errcode.to_owned())])
+            .inc();
+        self.code2session_duration.observe(took.as_secs_f64());
+    }
+
+    pub fn code2session_shed(&self) {
+        self.code2session_shed.inc();
+    }
+
+    pub fn verification(&self, outcome: &'static str) {
+        self.verifications
+            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .inc();
+    }
+
+    pub fn reload(&self, ok: bool, version: Option<&str>) {
+        let result = if ok { "ok" } else { "error" };
+        self.reloads
+            .get_or_create(&vec![("result", result.to_owned())])
+            .inc();
+        if let Some(version) = version {
+            self.config_info.clear();
+            self.config_info
+                .get_or_create(&vec![("version", version.to_owned())])
+                .set(1);
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}

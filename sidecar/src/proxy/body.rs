@@ -1,0 +1,34 @@
+//! Body types and the bounded reads the sidecar needs.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Either, Full, Limited};
+use hyper::body::Incoming;
+
+use super::upstream::UpBody;
+
+/// Body of a response to the client: the app's stream, or a body the sidecar made.
+pub type RespBody = Either<Incoming, Full<Bytes>>;
+
+/// The client's body, streamed upstream, cut off beyond `max` bytes.
+pub fn stream_up(body: Incoming, max: u64) -> UpBody {
+    let max = usize::try_from(max).unwrap_or(usize::MAX);
+    Limited::new(body, max).boxed()
+}
+
+/// A body the sidecar rewrote.
+pub fn full_up(bytes: Bytes) -> UpBody {
+    Full::new(bytes).map_err(|never| match never {}).boxed()
+}
+
+/// Reads a whole body of at most `max` bytes; `None` when larger or broken.
+pub async fn read_bounded<B>(body: B, max: usize) -> Option<Bytes>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    Limited::new(body, max)
+        .collect()
+        .await
+        .ok()
+        .map(|c| c.to_bytes())
+}

@@ -1,0 +1,170 @@
+//! One request: hygiene, routing, then pass-through, login or verification; metrics and the
+//! access log at the end.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use http::header::{CONTENT_LENGTH, HeaderValue};
+use http::request::Parts;
+use http::uri::{PathAndQuery, Uri};
+use http::{Request, Response};
+use http_body_util::Either;
+use hyper::body::Incoming;
+use sha2::{Digest, Sha256};
+use tokio::sync::Mutex;
+
+use super::upstream::{UpBody, UpstreamConn};
+use super::{RespBody, State, body, hygiene, login, verify};
+use crate::active::Active;
+use crate::error::ErrorCode;
+use crate::metrics::RouteKind;
+use crate::routing;
+
+/// What the access log and metrics record of a request.
+pub(super) struct Record {
+    pub route: RouteKind,
+    pub code: Option<ErrorCode>,
+    /// Set once WeChat or a credential vouched for it; logged only as a hash.
+    pub openid: Option<String>,
+}
+
+impl Record {
+    /// Answers with the error contract and records why.
+    pub fn reject(&mut self, code: ErrorCode) -> Response<RespBody> {
+        self.code = Some(code);
+        code.response()
+            .map(|b| Either::Right(http_body_util::Full::new(b)))
+    }
+}
+
+pub async fn handle(
+    state: &State,
+    up: &Mutex<UpstreamConn>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<RespBody> {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let method = parts.method.clone();
+    let path = state.access_log.then(|| parts.uri.path().to_owned());
+    let mut rec = Record {
+        route: RouteKind::None,
+        code: None,
+        openid: None,
+    };
+    let response = dispatch(state, up, peer, parts, body, &mut rec).await;
+    state
+        .metrics
+        .request(rec.route, rec.code.map(ErrorCode::as_str));
+    if let Some(path) = path {
+        let openid_hash = rec.openid.as_deref().map(hash_openid);
+        tracing::info!(
+            target: "wxgate::access",
+            method = %method,
+            path = %path,
+            status = response.status().as_u16(),
+            route = rec.route.as_str(),
+            code = rec.code.map(ErrorCode::as_str),
+            openid_hash = openid_hash.as_deref(),
+            duration_us = started.elapsed().as_micros() as u64,
+        );
+    }
+    response
+}
+
+/// 16 hex characters of the SHA-256 of an openid: enough to follow one user in the logs.
+pub fn hash_openid(openid: &str) -> String {
+    hex::encode(&Sha256::digest(openid.as_bytes())[..8])
+}
+
+async fn dispatch(
+    state: &State,
+    up: &Mutex<UpstreamConn>,
+    peer: SocketAddr,
+    mut parts: Parts,
+    body: Incoming,
+    rec: &mut Record,
+) -> Response<RespBody> {
+    let active = state.active.load();
+    hygiene::clean_request(&mut parts, active.as_deref());
+    let Some(active) = active else {
+        return rec.reject(ErrorCode::NotReady);
+    };
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > state.limits.max_body_bytes) {
+        return rec.reject(ErrorCode::RequestTooLarge);
+    }
+    let (plugin, is_login) = {
+        let Some(path) = routing::normalize(parts.uri.path()) else {
+            return rec.reject(ErrorCode::BadRequest);
+        };
+        match active.login_plugin(&path, &parts.method) {
+            None => (None, false),
+            Some(p) => (Some(p), login::is_login(p, &path, &parts)),
+        }
+    };
+    origin_form(&mut parts);
+    append_forwarded_for(&mut parts, peer);
+    match plugin {
+        None => {
+            rec.route = RouteKind::Unbound;
+            let up_body = body::stream_up(body, state.limits.max_body_bytes);
+            match forward(state, up, &active, parts, up_body).await {
+                Ok(r) => r.map(Either::Left),
+                Err(code) => rec.reject(code),
+            }
+        }
+        Some(plugin) if is_login => {
+            rec.route = RouteKind::Login;
+            login::handle(state, up, &active, plugin, parts, body, rec).await
+        }
+        Some(plugin) => {
+            rec.route = RouteKind::Verify;
+            verify::handle(state, up, &active, plugin, parts, body, rec).await
+        }
+    }
+}
+
+/// Sends a request to the app and cleans its response.
+pub(super) async fn forward(
+    state: &State,
+    up: &Mutex<UpstreamConn>,
+    active: &Active,
+    parts: Parts,
+    body: UpBody,
+) -> Result<Response<Incoming>, ErrorCode> {
+    let mut response = up
+        .lock()
+        .await
+        .send(&state.upstream, Request::from_parts(parts, body))
+        .await?;
+    hygiene::clean_response(response.headers_mut(), Some(active));
+    Ok(response)
+}
+
+/// The app gets `/path?query`, whatever form the client used.
+fn origin_form(parts: &mut Parts) {
+    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+        let pq = parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        parts.uri = Uri::from(pq);
+    }
+}
+
+fn append_forwarded_for(parts: &mut Parts, peer: SocketAddr) {
+    const XFF: &str = "x-forwarded-for";
+    let ip = peer.ip().to_string();
+    let value = match parts.headers.get(XFF).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.is_empty() => format!("{prev}, {ip}"),
+        _ => ip,
+    };
+    if let Ok(v) = HeaderValue::try_from(value) {
+        parts.headers.insert(XFF, v);
+    }
+}

@@ -1,0 +1,64 @@
+//! What is done to every request and response, bound or not, before anything else:
+//! hop-by-hop headers (and those a `Connection` header nominates) go, identity parameters and
+//! wxgate's own `x-wxgate-` headers go, so only what the sidecar verified reaches the app.
+
+use http::HeaderMap;
+use http::header::CONNECTION;
+use http::request::Parts;
+
+use crate::active::{Active, is_default_identity};
+use crate::params;
+
+/// Hop-by-hop headers (RFC 9110 section 7.6.1), plus `expect`, which the sidecar answers
+/// itself, and `proxy-authorization`, which is meant for a proxy.
+const HOP_BY_HOP: [&str; 10] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "expect",
+    "proxy-authorization",
+    "proxy-authenticate",
+];
+
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let nominated: Vec<String> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or_default().split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    for name in nominated.iter().map(String::as_str).chain(HOP_BY_HOP) {
+        headers.remove(name);
+    }
+}
+
+fn is_identity(active: Option<&Active>, name: &str) -> bool {
+    match active {
+        Some(a) => a.is_identity(name),
+        None => {
+            http::HeaderName::from_bytes(name.as_bytes()).is_ok_and(|n| is_default_identity(&n))
+        }
+    }
+}
+
+/// Cleans a request before it is routed.
+pub fn clean_request(parts: &mut Parts, active: Option<&Active>) {
+    remove_hop_by_hop(&mut parts.headers);
+    params::remove_headers(&mut parts.headers, |name| is_identity(active, name));
+    if parts.uri.query().is_some() {
+        params::remove_query(parts, |name| is_identity(active, name));
+    }
+}
+
+/// Cleans the app's response: its hop-by-hop headers, and any identity or `x-wxgate-` header
+/// it set (a session_key echoed by the app never reaches the client; `x-wxgate-error` always
+/// comes from the sidecar).
+pub fn clean_response(headers: &mut HeaderMap, active: Option<&Active>) {
+    remove_hop_by_hop(headers);
+    params::remove_headers(headers, |name| is_identity(active, name));
+}

@@ -1,0 +1,67 @@
+//! Handing the WeChat identity to the app at the plugin's forward location.
+
+use http::HeaderValue;
+use http::header::HeaderName;
+use http::request::Parts;
+use wxgate_crds::plugin::{ForwardFormat, ForwardIn};
+
+use crate::active::LoginPlugin;
+use crate::params;
+
+/// The identity of one request.
+pub struct Identity<'a> {
+    pub openid: &'a str,
+    pub unionid: Option<&'a str>,
+    pub appid: &'a str,
+    /// Present on login requests, and on others with `embedSessionKey`.
+    pub session_key: Option<&'a str>,
+}
+
+/// Adds the identity to a request (which hygiene has already stripped of any client-sent one).
+pub fn forward(parts: &mut Parts, plugin: &LoginPlugin, id: &Identity<'_>) {
+    let forward = &plugin.config.forward;
+    match forward.format {
+        ForwardFormat::Headers => {
+            let mut pairs = vec![("X-WX-OPENID", id.openid)];
+            if let Some(u) = id.unionid {
+                pairs.push(("X-WX-UNIONID", u));
+            }
+            pairs.push(("X-WX-APPID", id.appid));
+            if let Some(sk) = id.session_key {
+                pairs.push(("X-WX-SESSION-KEY", sk));
+            }
+            put(parts, forward.location, &pairs);
+        }
+        ForwardFormat::Json => {
+            let mut json =
+                serde_json::json!({"openid": id.openid, "unionid": id.unionid, "appid": id.appid});
+            if let Some(sk) = id.session_key {
+                json["session_key"] = sk.into();
+            }
+            let json = json.to_string();
+            put(
+                parts,
+                forward.location,
+                &[(forward.name.as_str(), json.as_str())],
+            );
+        }
+    }
+}
+
+fn put(parts: &mut Parts, location: ForwardIn, pairs: &[(&str, &str)]) {
+    match location {
+        ForwardIn::Header => {
+            for (name, value) in pairs {
+                // Names are validated tokens; values are WeChat ids, base64 or compact JSON of
+                // them: always valid header values.
+                if let (Ok(n), Ok(v)) = (
+                    HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()),
+                    HeaderValue::from_str(value),
+                ) {
+                    parts.headers.insert(n, v);
+                }
+            }
+        }
+        ForwardIn::Query => params::append_query(parts, pairs),
+    }
+}

@@ -1,0 +1,191 @@
+//! A login request: take the code, exchange it with WeChat, forward the login to the app with
+//! WeChat's data and without the code, and if the app accepts it, issue the credential.
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::request::Parts;
+use http::{HeaderMap, Response};
+use http_body_util::Either;
+use hyper::body::Incoming;
+use tokio::sync::Mutex;
+use wxgate_crds::plugin::CodeIn;
+
+use super::handler::{Record, forward};
+use super::identity::{self, Identity};
+use super::upstream::UpstreamConn;
+use super::{RespBody, State, body, session};
+use crate::active::{Active, LoginPlugin};
+use crate::credential::{Claims, new_jti};
+use crate::error::ErrorCode;
+use crate::params::{self, Found};
+use crate::wechat;
+
+/// Whether a bound request is a login: its path is in `login.paths`, or, without them, it
+/// carries the code.
+pub fn is_login(plugin: &LoginPlugin, path: &str, parts: &Parts) -> bool {
+    if plugin.config.login_paths.is_some() {
+        return plugin.is_login_path(path);
+    }
+    let name = &plugin.config.code.name;
+    let found = match plugin.config.code.location {
+        CodeIn::Header => params::header(&parts.headers, name),
+        CodeIn::Query => params::query(&parts.uri, name),
+        CodeIn::Cookie => params::cookie(&parts.headers, name),
+        CodeIn::Body => Found::Absent,
+    };
+    found != Found::Absent
+}
+
+pub async fn handle(
+    state: &State,
+    up: &Mutex<UpstreamConn>,
+    active: &Active,
+    plugin: &LoginPlugin,
+    mut parts: Parts,
+    body: Incoming,
+    rec: &mut Record,
+) -> Response<RespBody> {
+    let name = plugin.config.code.name.as_str();
+    let (code, up_body) = match plugin.config.code.location {
+        CodeIn::Body => {
+            match take_from_body(&mut parts, body, name, state.limits.max_login_body_bytes).await {
+                Ok((code, rest)) => (code, body::full_up(rest)),
+                Err(e) => return rec.reject(e),
+            }
+        }
+        location => {
+            let found = match location {
+                CodeIn::Header => params::header(&parts.headers, name),
+                CodeIn::Query => params::query(&parts.uri, name),
+                _ => params::cookie(&parts.headers, name),
+            };
+            let Found::One(code) = found else {
+                return rec.reject(ErrorCode::BadLoginRequest);
+            };
+            let code = code.into_owned();
+            match location {
+                CodeIn::Header => {
+                    parts.headers.remove(name);
+                }
+                CodeIn::Query => {
+                    params::remove_query(&mut parts, |n| n == name);
+                }
+                _ => params::remove_cookie(&mut parts.headers, name),
+            }
+            (code, body::stream_up(body, state.limits.max_body_bytes))
+        }
+    };
+    if !wechat::is_valid_code(&code) {
+        return rec.reject(ErrorCode::BadLoginRequest);
+    }
+    let session = match state
+        .wechat
+        .code2session(&plugin.id, plugin.app_id(), &plugin.app_secret, &code)
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => return rec.reject(e),
+    };
+    drop(code);
+    rec.openid = Some(session.openid.clone());
+    let id = Identity {
+        openid: &session.openid,
+        unionid: session.unionid.as_deref(),
+        appid: plugin.app_id(),
+        session_key: Some(session.session_key.expose()),
+    };
+    identity::forward(&mut parts, plugin, &id);
+    let response = match forward(state, up, active, parts, up_body).await {
+        Ok(r) => r,
+        Err(e) => return rec.reject(e),
+    };
+    if !response.status().is_success() {
+        return response.map(Either::Left);
+    }
+    let now = unix_now();
+    let s = &plugin.config.session;
+    let claims = Claims {
+        openid: session.openid.clone(),
+        unionid: session.unionid.clone(),
+        appid: plugin.app_id().to_owned(),
+        iat: now,
+        exp: now + i64::from(s.ttl_minutes) * 60,
+        jti: new_jti(),
+        tags: None,
+        sk: s.embed_session_key.then(|| session.session_key.clone()),
+    };
+    session::put(
+        response,
+        plugin,
+        &plugin.sealer.seal(&claims),
+        state.limits.max_merge_body_bytes,
+    )
+    .await
+}
+
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Reads a JSON object or form body, takes the code field out, and returns the code and the
+/// body without it.
+async fn take_from_body(
+    parts: &mut Parts,
+    body: Incoming,
+    name: &str,
+    max: usize,
+) -> Result<(String, Bytes), ErrorCode> {
+    let kind = body_kind(&parts.headers).ok_or(ErrorCode::BadLoginRequest)?;
+    let bytes = body::read_bounded(body, max)
+        .await
+        .ok_or(ErrorCode::RequestTooLarge)?;
+    let (code, rest) = match kind {
+        BodyKind::Json => {
+            let mut value: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|_| ErrorCode::BadLoginRequest)?;
+            let object = value.as_object_mut().ok_or(ErrorCode::BadLoginRequest)?;
+            let code = match object.remove(name) {
+                Some(serde_json::Value::String(code)) => code,
+                _ => return Err(ErrorCode::BadLoginRequest),
+            };
+            (code, Bytes::from(value.to_string()))
+        }
+        BodyKind::Form => {
+            let mut code = None;
+            let mut rest = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in form_urlencoded::parse(&bytes) {
+                if k == name {
+                    if code.replace(v.into_owned()).is_some() {
+                        return Err(ErrorCode::BadLoginRequest);
+                    }
+                } else {
+                    rest.append_pair(&k, &v);
+                }
+            }
+            (
+                code.ok_or(ErrorCode::BadLoginRequest)?,
+                Bytes::from(rest.finish()),
+            )
+        }
+    };
+    parts.headers.remove(CONTENT_LENGTH);
+    Ok((code, rest))
+}
+
+enum BodyKind {
+    Json,
+    Form,
+}
+
+fn body_kind(headers: &HeaderMap) -> Option<BodyKind> {
+    let ct = headers.get(CONTENT_TYPE)?.to_str().ok()?;
+    let essence = ct.split(';').next()?.trim().to_ascii_lowercase();
+    match essence.as_str() {
+        "application/json" => Some(BodyKind::Json),
+        "application/x-www-form-urlencoded" => Some(BodyKind::Form),
+        e if e.starts_with("application/") && e.ends_with("+json") => Some(BodyKind::Json),
+        _ => None,
+    }
+}

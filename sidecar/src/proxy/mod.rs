@@ -1,0 +1,120 @@
+//! The traffic port: an HTTP/1.1 server in front of the app.
+
+mod body;
+mod handler;
+mod hygiene;
+mod identity;
+mod login;
+mod session;
+pub mod upstream;
+mod verify;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Mutex;
+
+use crate::active::ActiveConfig;
+use crate::metrics::Metrics;
+use crate::wechat::WeChat;
+use upstream::{Upstream, UpstreamConn};
+
+pub use body::RespBody;
+
+/// Limits on what a client may send, and how long the sidecar waits.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// A client must send a request's headers within this time (slowloris); an idle kept-alive
+    /// connection is closed after it too.
+    pub header_read_timeout: Duration,
+    /// Most bytes of request headers (at least 8 KiB); more is answered 431.
+    pub max_header_bytes: usize,
+    /// Largest request body forwarded (413 when Content-Length says more; a chunked body is cut
+    /// off at this size).
+    pub max_body_bytes: u64,
+    /// Largest login body read when the code travels in the body.
+    pub max_login_body_bytes: usize,
+    /// Largest app JSON answer the credential is merged into (`returnIn: body`).
+    pub max_merge_body_bytes: usize,
+    /// How long connections may finish their requests after shutdown starts.
+    pub drain_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 32 * 1024,
+            max_body_bytes: 64 * 1024 * 1024,
+            max_login_body_bytes: 64 * 1024,
+            max_merge_body_bytes: 1024 * 1024,
+            drain_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// What every request handler shares.
+pub struct State {
+    pub active: Arc<ActiveConfig>,
+    pub wechat: Arc<WeChat>,
+    pub metrics: Arc<Metrics>,
+    pub upstream: Upstream,
+    pub limits: Limits,
+    /// Write one JSON access log line per request.
+    pub access_log: bool,
+}
+
+/// Serves the traffic port until `shutdown` resolves, then lets open requests finish for up
+/// to `drain_timeout`.
+pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(state.limits.header_read_timeout)
+        .max_buf_size(state.limits.max_header_bytes.max(8192))
+        .keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let state = Arc::clone(&state);
+                let up = Arc::new(Mutex::new(UpstreamConn::new()));
+                let service = service_fn(move |req| {
+                    let state = Arc::clone(&state);
+                    let up = Arc::clone(&up);
+                    async move { Ok::<_, Infallible>(handler::handle(&state, &up, peer, req).await) }
+                });
+                let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "client connection ended");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(state.limits.drain_timeout) => {
+            tracing::warn!("drain timeout: closing remaining connections");
+        }
+    }
+}

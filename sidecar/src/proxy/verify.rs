@@ -1,0 +1,101 @@
+//! A bound request that is not a login: verify the credential without any network call, then
+//! forward with the identity, or answer 401 and never contact the app.
+
+use http::Response;
+use http::request::Parts;
+use http_body_util::Either;
+use hyper::body::Incoming;
+use tokio::sync::Mutex;
+use wxgate_crds::plugin::AcceptIn;
+
+use super::handler::{Record, forward};
+use super::identity::{self, Identity};
+use super::login::unix_now;
+use super::upstream::UpstreamConn;
+use super::{RespBody, State, body, session};
+use crate::active::{Active, LoginPlugin};
+use crate::credential::{Claims, Rejection, new_jti};
+use crate::error::ErrorCode;
+use crate::params::{self, Found};
+
+pub async fn handle(
+    state: &State,
+    up: &Mutex<UpstreamConn>,
+    active: &Active,
+    plugin: &LoginPlugin,
+    mut parts: Parts,
+    body: Incoming,
+    rec: &mut Record,
+) -> Response<RespBody> {
+    let s = &plugin.config.session;
+    let name = s.name.as_str();
+    let found = match s.accept_in {
+        AcceptIn::Header => params::header(&parts.headers, name),
+        AcceptIn::Cookie => params::cookie(&parts.headers, name),
+        AcceptIn::Query => params::query(&parts.uri, name),
+    };
+    let now = unix_now();
+    let verified = match found {
+        Found::Absent => Err(("missing", ErrorCode::LoginRequired)),
+        Found::Many => Err(("invalid", ErrorCode::LoginInvalid)),
+        Found::One(credential) => match plugin.sealer.open(&credential, now) {
+            Ok(claims) => Ok(claims),
+            Err(Rejection::Invalid) => Err(("invalid", ErrorCode::LoginInvalid)),
+            Err(Rejection::Expired) => Err(("expired", ErrorCode::LoginExpired)),
+        },
+    };
+    let claims = match verified {
+        Ok(claims) => {
+            state.metrics.verification("ok");
+            claims
+        }
+        Err((outcome, code)) => {
+            state.metrics.verification(outcome);
+            return rec.reject(code);
+        }
+    };
+    rec.openid = Some(claims.openid.clone());
+    // The credential is for the sidecar: the app never sees it.
+    match s.accept_in {
+        AcceptIn::Header => {
+            parts.headers.remove(name);
+        }
+        AcceptIn::Cookie => params::remove_cookie(&mut parts.headers, name),
+        AcceptIn::Query => {
+            params::remove_query(&mut parts, |n| n == name);
+        }
+    }
+    let id = Identity {
+        openid: &claims.openid,
+        unionid: claims.unionid.as_deref(),
+        appid: &claims.appid,
+        session_key: if s.embed_session_key {
+            claims.sk.as_ref().map(|k| k.expose())
+        } else {
+            None
+        },
+    };
+    identity::forward(&mut parts, plugin, &id);
+    let up_body = body::stream_up(body, state.limits.max_body_bytes);
+    let response = match forward(state, up, active, parts, up_body).await {
+        Ok(r) => r,
+        Err(e) => return rec.reject(e),
+    };
+    let renew_window = s.renew_before_minutes.map(|m| i64::from(m) * 60);
+    if response.status().is_success() && renew_window.is_some_and(|w| claims.exp - now <= w) {
+        let renewed = Claims {
+            iat: now,
+            exp: now + i64::from(s.ttl_minutes) * 60,
+            jti: new_jti(),
+            ..claims
+        };
+        return session::put(
+            response,
+            plugin,
+            &plugin.sealer.seal(&renewed),
+            state.limits.max_merge_body_bytes,
+        )
+        .await;
+    }
+    response.map(Either::Left)
+}

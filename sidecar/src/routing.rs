@@ -1,0 +1,193 @@
+//! Which binding applies to a request: path normalization and route matching.
+//!
+//! Matching uses a normalized form of the path so that an app which decodes or strips parts of
+//! the path cannot be reached around a binding: unreserved percent-escapes are decoded and
+//! `;parameters` are cut from each segment. Paths the sidecar refuses to interpret (encoded
+//! `/`, `\` or `.`, NUL, `.` or `..` segments, empty segments, bad escapes) are answered 400
+//! before routing. Matching is case-sensitive; the app receives the path as sent.
+
+use std::borrow::Cow;
+
+use wxgate_crds::binding::{ApiMatch, Method, PathMatch};
+
+/// The path used for matching, or `None` when the sidecar refuses to interpret it.
+pub fn normalize(path: &str) -> Option<Cow<'_, str>> {
+    if !path.starts_with('/') {
+        return if path == "*" {
+            Some(Cow::Borrowed(path))
+        } else {
+            None
+        };
+    }
+    let simple = !path.bytes().any(|b| b == b'%' || b == b';' || b == b'\\') && segments_ok(path);
+    if simple {
+        return Some(Cow::Borrowed(path));
+    }
+    if path.contains('\\') {
+        return None;
+    }
+    let mut out = String::with_capacity(path.len());
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        let segment = segment.split(';').next().unwrap_or_default();
+        let mut bytes = segment.bytes();
+        while let Some(b) = bytes.next() {
+            if b != b'%' {
+                out.push(b as char);
+                continue;
+            }
+            let hi = bytes.next().and_then(|c| (c as char).to_digit(16))?;
+            let lo = bytes.next().and_then(|c| (c as char).to_digit(16))?;
+            let decoded = (hi * 16 + lo) as u8;
+            match decoded {
+                // Unreserved: decoding cannot change the path's structure.
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'~' => {
+                    out.push(decoded as char)
+                }
+                // Encoded separators, dots and NUL could be read differently by the app.
+                b'/' | b'\\' | b'.' | 0 => return None,
+                _ => {
+                    out.push('%');
+                    out.push_str(&format!("{decoded:02X}"));
+                }
+            }
+        }
+    }
+    segments_ok(&out).then_some(Cow::Owned(out))
+}
+
+/// No empty (except a trailing slash), `.` or `..` segments.
+fn segments_ok(path: &str) -> bool {
+    let trimmed = path.strip_suffix('/').unwrap_or(path);
+    trimmed.is_empty()
+        || trimmed
+            .split('/')
+            .skip(1)
+            .all(|s| !s.is_empty() && s != "." && s != "..")
+}
+
+/// Whether an API of a binding matches a (normalized) request path and method.
+pub fn api_matches(api: &ApiMatch, path: &str, method: &http::Method) -> bool {
+    if let Some(methods) = &api.methods
+        && !methods.iter().any(|m| m.as_str() == method.as_str())
+    {
+        return false;
+    }
+    path_matches(api.match_type, &api.path, path)
+}
+
+pub fn path_matches(kind: PathMatch, pattern: &str, path: &str) -> bool {
+    match kind {
+        PathMatch::Exact => pattern == path,
+        PathMatch::Prefix => {
+            let base = pattern.strip_suffix('/').unwrap_or(pattern);
+            base.is_empty()
+                || path == base
+                || (path.starts_with(base) && path.as_bytes().get(base.len()) == Some(&b'/'))
+        }
+        PathMatch::Template => template_params(pattern, path).is_some(),
+    }
+}
+
+/// The `{name}` values of a template match, or `None` when the path does not match.
+pub fn template_params<'p>(pattern: &'p str, path: &'p str) -> Option<Vec<(&'p str, &'p str)>> {
+    let mut params = Vec::new();
+    let mut want = pattern.split('/');
+    let mut got = path.split('/');
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return Some(params),
+            (Some(w), Some(g)) => {
+                if let Some(name) = w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+                    if g.is_empty() {
+                        return None;
+                    }
+                    params.push((name, g));
+                } else if w != g {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// `Method` of the API as an `http::Method`, for tests.
+pub fn method(m: Method) -> http::Method {
+    http::Method::from_bytes(m.as_str().as_bytes()).unwrap_or(http::Method::GET)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalization_decodes_unreserved_and_refuses_ambiguity() {
+        assert_eq!(normalize("/orders/7").as_deref(), Some("/orders/7"));
+        assert!(matches!(normalize("/orders/7"), Some(Cow::Borrowed(_))));
+        assert_eq!(normalize("/%6Frders").as_deref(), Some("/orders"));
+        assert_eq!(
+            normalize("/orders;jsessionid=1/7").as_deref(),
+            Some("/orders/7")
+        );
+        assert_eq!(normalize("/a%20b").as_deref(), Some("/a%20b"));
+        assert_eq!(normalize("/").as_deref(), Some("/"));
+        assert_eq!(normalize("/orders/").as_deref(), Some("/orders/"));
+        for bad in [
+            "/wx/login/../api",
+            "/api/..;/wx/login",
+            "//wx/login",
+            "/wx%2flogin",
+            "/wx%2Flogin",
+            "/wx/login%00",
+            "/a/./b",
+            "/a\\b",
+            "/%2e%2e/x",
+            "/a/%2E/b",
+            "/a%zz",
+            "/a%4",
+            "/a/..",
+            "api",
+        ] {
+            assert_eq!(normalize(bad), None, "{bad}");
+        }
+        // A double-encoded slash stays encoded: the app sees %2F, never a separator.
+        assert_eq!(normalize("/wx%252flogin").as_deref(), Some("/wx%252flogin"));
+    }
+
+    #[test]
+    fn prefix_matches_whole_segments() {
+        assert!(path_matches(PathMatch::Prefix, "/orders", "/orders"));
+        assert!(path_matches(PathMatch::Prefix, "/orders", "/orders/7"));
+        assert!(path_matches(PathMatch::Prefix, "/orders/", "/orders/7"));
+        assert!(!path_matches(PathMatch::Prefix, "/orders", "/orders7"));
+        assert!(!path_matches(PathMatch::Prefix, "/orders", "/Orders"));
+        assert!(path_matches(PathMatch::Prefix, "/", "/anything"));
+    }
+
+    #[test]
+    fn exact_and_template() {
+        assert!(path_matches(PathMatch::Exact, "/login", "/login"));
+        assert!(!path_matches(PathMatch::Exact, "/login", "/login/"));
+        assert_eq!(
+            template_params("/users/{id}/orders", "/users/42/orders"),
+            Some(vec![("id", "42")])
+        );
+        assert_eq!(template_params("/users/{id}", "/users/"), None);
+        assert_eq!(template_params("/users/{id}", "/users/1/2"), None);
+        assert_eq!(template_params("/users/{id}", "/people/1"), None);
+    }
+
+    #[test]
+    fn methods_restrict_an_api() {
+        let api = ApiMatch {
+            path: "/orders".into(),
+            match_type: PathMatch::Prefix,
+            methods: Some(vec![Method::Get]),
+        };
+        assert!(api_matches(&api, "/orders/1", &http::Method::GET));
+        assert!(!api_matches(&api, "/orders/1", &http::Method::POST));
+    }
+}

@@ -1,0 +1,133 @@
+//! Starting and stopping a sidecar: bind both ports, start the config source, serve.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::active::ActiveConfig;
+use crate::args::{Args, WECHAT_API};
+use crate::metrics::Metrics;
+use crate::proxy::upstream::Upstream;
+use crate::proxy::{self, State};
+use crate::source::{self, Publisher};
+use crate::wechat::{WeChat, WeChatConfig};
+
+/// A running sidecar.
+pub struct Running {
+    /// The traffic port actually bound.
+    pub traffic: SocketAddr,
+    /// The admin port actually bound.
+    pub admin: SocketAddr,
+    pub active: Arc<ActiveConfig>,
+    pub metrics: Arc<Metrics>,
+    stop: oneshot::Sender<()>,
+    served: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets open requests finish (up to the drain timeout), stops the rest.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.served.await;
+        for task in self.background {
+            task.abort();
+        }
+    }
+
+    /// Waits for the traffic server to end (it ends only when stopped).
+    pub async fn wait(&mut self) {
+        let _ = (&mut self.served).await;
+    }
+}
+
+/// Binds the ports and starts serving. Ports given as `:0` are chosen by the system.
+pub async fn start(args: Args) -> anyhow::Result<Running> {
+    if args.wechat_api_base != WECHAT_API {
+        tracing::warn!(base = %args.wechat_api_base, "WeChat API base is not WeChat's: for tests and simulators only");
+    }
+    let metrics = Arc::new(Metrics::default());
+    let active = Arc::new(ActiveConfig::default());
+    let wechat = WeChat::new(
+        &WeChatConfig {
+            api_base: args.wechat_api_base.clone(),
+            timeout: Duration::from_millis(args.wechat_timeout_ms),
+            max_in_flight: args.wechat_max_in_flight.max(1),
+            retry_delay: Duration::from_millis(args.wechat_retry_delay_ms),
+        },
+        Arc::clone(&metrics),
+    )?;
+    let upstream = Upstream::parse(
+        &args.upstream,
+        Duration::from_millis(args.upstream_connect_timeout_ms),
+        Duration::from_millis(args.upstream_timeout_ms),
+    )?;
+    let traffic = TcpListener::bind(args.listen).await?;
+    let admin = TcpListener::bind(args.admin_listen).await?;
+    let (traffic_addr, admin_addr) = (traffic.local_addr()?, admin.local_addr()?);
+
+    let publisher = Publisher {
+        active: Arc::clone(&active),
+        metrics: Arc::clone(&metrics),
+    };
+    let source_task = match args.manifests.clone() {
+        Some(dir) => {
+            let service = args.service.clone();
+            tokio::spawn(async move {
+                if let Err(e) = source::manifests::run(dir, service, publisher).await {
+                    tracing::error!(error = %e, "manifest source stopped");
+                }
+            })
+        }
+        None => {
+            let service = args
+                .service
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("--service is required without --manifests"))?;
+            let namespace = source::cluster::namespace(args.namespace.as_deref())?;
+            let client = kube::Client::try_default().await?;
+            let secret_dir = args.secret_dir.clone();
+            tokio::spawn(async move {
+                if let Err(e) =
+                    source::cluster::run(client, namespace, service, secret_dir, publisher).await
+                {
+                    tracing::error!(error = %e, "cluster source stopped");
+                }
+            })
+        }
+    };
+
+    let admin_router = crate::admin::router(Arc::clone(&active), Arc::clone(&metrics));
+    let admin_task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(admin, admin_router).await {
+            tracing::error!(error = %e, "admin server stopped");
+        }
+    });
+
+    let state = Arc::new(State {
+        active: Arc::clone(&active),
+        wechat,
+        metrics: Arc::clone(&metrics),
+        upstream,
+        limits: args.limits(),
+        access_log: args.access_log,
+    });
+    let (stop, stopped) = oneshot::channel::<()>();
+    let served = tokio::spawn(proxy::serve(traffic, state, async move {
+        let _ = stopped.await;
+    }));
+    tracing::info!(traffic = %traffic_addr, admin = %admin_addr, upstream = %args.upstream, "wxgate sidecar listening");
+    Ok(Running {
+        traffic: traffic_addr,
+        admin: admin_addr,
+        active,
+        metrics,
+        stop,
+        served,
+        background: vec![source_task, admin_task],
+    })
+}

@@ -1,0 +1,337 @@
+//! WeChat's code2Session (`GET /sns/jscode2session`), as `reference/wechat-api.md` describes
+//! it: one shared client, a bounded number of calls in flight, one retry for errcode -1 and
+//! none after anything else, and single-flight per (plugin, appid, code) for the code's five
+//! minutes so concurrent or repeated logins with one code share one call and one result.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::{Semaphore, watch};
+use wxgate_crds::secret::SecretString;
+
+use crate::error::ErrorCode;
+use crate::metrics::Metrics;
+
+/// How long a login code is valid at WeChat, and so how long its outcome is shared.
+pub const CODE_LIFETIME: Duration = Duration::from_secs(300);
+/// Longest WeChat answer read.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+/// Most outcomes remembered at once (each is a few hundred bytes).
+const MAX_REMEMBERED: usize = 100_000;
+
+/// What WeChat vouched for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub openid: String,
+    pub unionid: Option<String>,
+    pub session_key: SecretString,
+}
+
+/// The outcome of a code2Session exchange, shared by every login with the same code.
+pub type Outcome = Result<Session, ErrorCode>;
+
+/// Settings of the WeChat client.
+#[derive(Clone, Debug)]
+pub struct WeChatConfig {
+    /// Base URL, `https://api.weixin.qq.com` outside tests.
+    pub api_base: String,
+    /// Deadline of one call, connection included.
+    pub timeout: Duration,
+    /// Most calls in flight; further logins are answered WX_UNAVAILABLE at once.
+    pub max_in_flight: usize,
+    /// Pause before the single retry after errcode -1 (a random jitter of up to as much again
+    /// is added).
+    pub retry_delay: Duration,
+}
+
+/// The code2Session client.
+pub struct WeChat {
+    http: reqwest::Client,
+    url: String,
+    permits: Arc<Semaphore>,
+    retry_delay: Duration,
+    flights: Mutex<HashMap<[u8; 32], Flight>>,
+    metrics: Arc<Metrics>,
+}
+
+struct Flight {
+    started: Instant,
+    outcome: watch::Receiver<Option<Outcome>>,
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    #[serde(default)]
+    errcode: Option<i64>,
+    #[serde(default)]
+    openid: Option<String>,
+    #[serde(default)]
+    unionid: Option<String>,
+    #[serde(default)]
+    session_key: Option<String>,
+}
+
+impl WeChat {
+    pub fn new(config: &WeChatConfig, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Self>> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .https_only(config.api_base.starts_with("https://"))
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()?;
+        Ok(Arc::new(Self {
+            http,
+            url: format!(
+                "{}/sns/jscode2session",
+                config.api_base.trim_end_matches('/')
+            ),
+            permits: Arc::new(Semaphore::new(config.max_in_flight)),
+            retry_delay: config.retry_delay,
+            flights: Mutex::new(HashMap::new()),
+            metrics,
+        }))
+    }
+
+    /// Exchanges a code, sharing the outcome with every other exchange of the same code.
+    pub async fn code2session(
+        self: &Arc<Self>,
+        plugin: &str,
+        app_id: &str,
+        app_secret: &SecretString,
+        code: &str,
+    ) -> Outcome {
+        let key = flight_key(plugin, app_id, code);
+        let mut outcome = {
+            let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+            match flights.get(&key) {
+                Some(f) if f.started.elapsed() < CODE_LIFETIME => f.outcome.clone(),
+                _ => {
+                    // Refuse at once, without remembering anything, when all permits are out.
+                    let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+                        self.metrics.code2session_shed();
+                        return Err(ErrorCode::WxUnavailable);
+                    };
+                    if flights.len() >= MAX_REMEMBERED / 2 {
+                        flights.retain(|_, f| f.started.elapsed() < CODE_LIFETIME);
+                    }
+                    if flights.len() >= MAX_REMEMBERED {
+                        return Err(ErrorCode::WxUnavailable);
+                    }
+                    let (tx, rx) = watch::channel(None);
+                    flights.insert(
+                        key,
+                        Flight {
+                            started: Instant::now(),
+                            outcome: rx.clone(),
+                        },
+                    );
+                    // The call runs in its own task: a client that goes away must not cancel it,
+                    // or a second caller would spend the single-use code again.
+                    let this = Arc::clone(self);
+                    let (app_id, app_secret, code) =
+                        (app_id.to_owned(), app_secret.clone(), code.to_owned());
+                    tokio::spawn(async move {
+                        let outcome = this.call_with_retry(&app_id, &app_secret, &code).await;
+                        drop(permit);
+                        let _ = tx.send(Some(outcome));
+                    });
+                    rx
+                }
+            }
+        };
+        match outcome.wait_for(Option::is_some).await {
+            Ok(done) => done.clone().unwrap_or(Err(ErrorCode::WxUnavailable)),
+            Err(_) => Err(ErrorCode::WxUnavailable),
+        }
+    }
+
+    async fn call_with_retry(
+        &self,
+        app_id: &str,
+        app_secret: &SecretString,
+        code: &str,
+    ) -> Outcome {
+        match self.call(app_id, app_secret, code).await {
+            Err(Retry::Once) => {
+                let jitter = rand::random_range(0..=self.retry_delay.as_millis() as u64);
+                tokio::time::sleep(self.retry_delay + Duration::from_millis(jitter)).await;
+                match self.call(app_id, app_secret, code).await {
+                    Err(Retry::Once) => Err(ErrorCode::WxUnavailable),
+                    Err(Retry::No(code)) => Err(code),
+                    Ok(session) => Ok(session),
+                }
+            }
+            Err(Retry::No(code)) => Err(code),
+            Ok(session) => Ok(session),
+        }
+    }
+
+    /// One call. Only errcode -1 asks for a retry.
+    async fn call(
+        &self,
+        app_id: &str,
+        app_secret: &SecretString,
+        code: &str,
+    ) -> Result<Session, Retry> {
+        let started = Instant::now();
+        let result = self.request(app_id, app_secret, code).await;
+        let label = match &result {
+            Ok(_) => "0".to_owned(),
+            Err(Failure::Errcode(e)) => e.to_string(),
+            Err(Failure::Timeout) => "timeout".to_owned(),
+            Err(Failure::Unreachable) => "unreachable".to_owned(),
+            Err(Failure::Unreadable) => "unreadable".to_owned(),
+        };
+        self.metrics.code2session_call(&label, started.elapsed());
+        match result {
+            Ok(session) => Ok(session),
+            Err(Failure::Errcode(-1)) => Err(Retry::Once),
+            Err(Failure::Errcode(errcode)) => {
+                let mapped = map_errcode(errcode);
+                if mapped == ErrorCode::WxConfigError {
+                    tracing::error!(errcode, app_id, "WeChat rejected the AppID or AppSecret");
+                } else if mapped == ErrorCode::WxBadResponse {
+                    tracing::warn!(errcode, "WeChat answered an unexpected errcode");
+                }
+                Err(Retry::No(mapped))
+            }
+            Err(Failure::Timeout) => {
+                tracing::warn!("WeChat code2Session timed out");
+                Err(Retry::No(ErrorCode::WxTimeout))
+            }
+            Err(Failure::Unreachable) => {
+                tracing::warn!("WeChat code2Session unreachable");
+                Err(Retry::No(ErrorCode::WxUnavailable))
+            }
+            Err(Failure::Unreadable) => {
+                tracing::warn!("WeChat code2Session answer unreadable");
+                Err(Retry::No(ErrorCode::WxBadResponse))
+            }
+        }
+    }
+
+    async fn request(
+        &self,
+        app_id: &str,
+        app_secret: &SecretString,
+        code: &str,
+    ) -> Result<Session, Failure> {
+        let mut response = self
+            .http
+            .get(&self.url)
+            .query(&[
+                ("appid", app_id),
+                ("secret", app_secret.expose()),
+                ("js_code", code),
+                ("grant_type", "authorization_code"),
+            ])
+            .send()
+            .await
+            // reqwest errors carry the URL, which holds the secret and the code: never log them.
+            .map_err(|e| {
+                if e.is_timeout() {
+                    Failure::Timeout
+                } else if e.is_connect() {
+                    Failure::Unreachable
+                } else {
+                    Failure::Unreadable
+                }
+            })?;
+        if !response.status().is_success() {
+            return Err(Failure::Unreadable);
+        }
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) if body.len() + chunk.len() <= MAX_RESPONSE_BYTES => {
+                    body.extend_from_slice(&chunk)
+                }
+                Ok(Some(_)) => return Err(Failure::Unreadable),
+                Ok(None) => break,
+                Err(e) if e.is_timeout() => return Err(Failure::Timeout),
+                Err(_) => return Err(Failure::Unreadable),
+            }
+        }
+        // Success may come as text/plain and without errcode: read the JSON whatever the type.
+        let answer: Answer = serde_json::from_slice(&body).map_err(|_| Failure::Unreadable)?;
+        match answer.errcode {
+            Some(0) | None => {}
+            Some(errcode) => return Err(Failure::Errcode(errcode)),
+        }
+        let openid = answer
+            .openid
+            .filter(|s| is_wechat_id(s))
+            .ok_or(Failure::Unreadable)?;
+        let unionid = match answer.unionid {
+            Some(u) if is_wechat_id(&u) => Some(u),
+            Some(_) => return Err(Failure::Unreadable),
+            None => None,
+        };
+        let session_key = answer
+            .session_key
+            .filter(|k| {
+                !k.is_empty()
+                    && k.len() <= 64
+                    && k.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+            })
+            .ok_or(Failure::Unreadable)?;
+        Ok(Session {
+            openid,
+            unionid,
+            session_key: SecretString::new(session_key),
+        })
+    }
+}
+
+enum Retry {
+    Once,
+    No(ErrorCode),
+}
+
+enum Failure {
+    Errcode(i64),
+    Timeout,
+    Unreachable,
+    Unreadable,
+}
+
+/// DESIGN.md section 6, for every errcode but -1 (retried once, then WX_UNAVAILABLE).
+pub fn map_errcode(errcode: i64) -> ErrorCode {
+    match errcode {
+        40029 => ErrorCode::WxCodeInvalid,
+        40163 => ErrorCode::WxCodeUsed,
+        40226 => ErrorCode::WxUserBlocked,
+        45011 => ErrorCode::WxRateLimited,
+        -1 => ErrorCode::WxUnavailable,
+        40013 | 40125 | 41002 => ErrorCode::WxConfigError,
+        _ => ErrorCode::WxBadResponse,
+    }
+}
+
+/// An openid or unionid as WeChat issues them: 1 to 128 URL-safe characters. Anything else
+/// (CR, LF, NUL, spaces, non-ASCII) is refused before it can reach a header.
+fn is_wechat_id(s: &str) -> bool {
+    (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A login code as `wx.login()` issues them: 1 to 128 of `[A-Za-z0-9_-]`. Checked before any
+/// call, so nothing odd reaches WeChat's query string.
+pub fn is_valid_code(code: &str) -> bool {
+    is_wechat_id(code)
+}
+
+fn flight_key(plugin: &str, app_id: &str, code: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for part in [plugin, app_id, code] {
+        h.update((part.len() as u32).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize().into()
+}

@@ -1,0 +1,279 @@
+//! A real sidecar between the WeChat simulator and the echo app, all on 127.0.0.1, configured
+//! from manifest files in a temporary folder.
+
+#![allow(dead_code, clippy::unwrap_used)] // shared by several test binaries; panics are test failures
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use clap::Parser;
+use wxgate_crds::keys::{CredentialKey, KeyRing, Kid};
+use wxgate_sidecar::args::Args;
+use wxgate_sidecar::credential::{Claims, Sealer};
+use wxgate_sidecar::run::{Running, start};
+use wxgate_sim::app::EchoApp;
+use wxgate_sim::wechat::Simulator;
+
+pub const APPID: &str = "wx0123456789abcdef";
+pub const APPSECRET: &str = "CANARY-appsecret-6f1d";
+pub const PLUGIN: &str = "default/mp-login";
+pub const KID: [u8; 4] = [0x0a, 0x0b, 0x0c, 0x0d];
+pub const KEY: [u8; 32] = [7; 32];
+
+/// What a test changes from the defaults.
+#[derive(Clone)]
+pub struct Setup {
+    /// The `wechatMpLogin` block below `credentialsSecretRef`, as YAML indented by 4.
+    pub login: String,
+    /// The binding's `apis`, as YAML indented by 2 (empty: the whole Service).
+    pub apis: String,
+    /// Extra sidecar flags.
+    pub args: Vec<String>,
+    /// Whether to write the key ring Secret (else the sidecar generates one).
+    pub key_ring: bool,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            login: "    login: { paths: [/login] }\n".into(),
+            apis: String::new(),
+            args: Vec::new(),
+            key_ring: true,
+        }
+    }
+}
+
+impl Setup {
+    pub fn login(mut self, yaml: &str) -> Self {
+        self.login = yaml.into();
+        self
+    }
+    pub fn apis(mut self, yaml: &str) -> Self {
+        self.apis = yaml.into();
+        self
+    }
+    pub fn arg(mut self, flag: &str, value: &str) -> Self {
+        self.args.push(flag.into());
+        self.args.push(value.into());
+        self
+    }
+}
+
+pub fn manifests(setup: &Setup) -> String {
+    let mut yaml = format!(
+        "apiVersion: wxgate.dev/v1alpha1
+kind: GatewayPlugin
+metadata: {{ name: mp-login }}
+spec:
+  type: WeChatMpLogin
+  wechatMpLogin:
+    appId: {APPID}
+    credentialsSecretRef: {{ name: creds }}
+{}---
+apiVersion: wxgate.dev/v1alpha1
+kind: PluginBinding
+metadata: {{ name: shop }}
+spec:
+  pluginRef: {{ name: mp-login }}
+  targetRef: {{ kind: Service, name: shop-api }}
+{}---
+apiVersion: v1
+kind: Secret
+metadata: {{ name: creds }}
+stringData: {{ appsecret: {APPSECRET} }}
+",
+        setup.login, setup.apis
+    );
+    if setup.key_ring {
+        yaml.push_str(&key_ring_yaml(&[(KID, KEY)], KID));
+    }
+    yaml
+}
+
+pub fn key_ring_yaml(keys: &[([u8; 4], [u8; 32])], active: [u8; 4]) -> String {
+    let mut yaml = format!(
+        "---\napiVersion: v1\nkind: Secret\nmetadata: {{ name: mp-login-credential-keys }}\ndata:\n  active: {}\n",
+        STANDARD.encode(hex::encode(active))
+    );
+    for (kid, key) in keys {
+        yaml.push_str(&format!(
+            "  \"{}\": {}\n",
+            hex::encode(kid),
+            STANDARD.encode(key)
+        ));
+    }
+    yaml
+}
+
+pub struct Env {
+    pub sim: Simulator,
+    pub app: EchoApp,
+    pub sidecar: Running,
+    pub dir: tempfile::TempDir,
+    pub base: String,
+    pub admin: String,
+    pub http: reqwest::Client,
+    pub app_addr: SocketAddr,
+}
+
+impl Env {
+    pub async fn start(setup: Setup) -> Env {
+        let sim = Simulator::new(HashMap::from([(APPID.to_owned(), APPSECRET.to_owned())]));
+        let sim_addr = wxgate_sim::spawn(([127, 0, 0, 1], 0).into(), sim.router())
+            .await
+            .unwrap();
+        let app = EchoApp::default();
+        let app_addr = wxgate_sim::spawn(([127, 0, 0, 1], 0).into(), app.router())
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("wxgate.yaml"), manifests(&setup)).unwrap();
+        let sidecar = start_sidecar(
+            &dir.path().to_path_buf(),
+            &format!("http://{app_addr}"),
+            &format!("http://{sim_addr}"),
+            &setup.args,
+        )
+        .await;
+        let env = Env {
+            sim,
+            app,
+            base: format!("http://{}", sidecar.traffic),
+            admin: format!("http://{}", sidecar.admin),
+            sidecar,
+            dir,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            app_addr,
+        };
+        env.wait_ready().await;
+        env
+    }
+
+    pub async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if self.sidecar.active.is_ready() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("sidecar not ready");
+    }
+
+    /// Rewrites the manifest file.
+    pub fn write(&self, yaml: &str) {
+        let tmp = self.dir.path().join(".wxgate.yaml.tmp");
+        std::fs::write(&tmp, yaml).unwrap();
+        std::fs::rename(tmp, self.dir.path().join("wxgate.yaml")).unwrap();
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Logs in with a code at the default location and returns the credential.
+    pub async fn login(&self, code: &str) -> String {
+        let r = self
+            .http
+            .post(self.url("/login"))
+            .header("js_code", code)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{:?}", r.text().await);
+        r.headers()["user_session"].to_str().unwrap().to_owned()
+    }
+
+    /// A GET with a credential in the `user_session` header; returns (status, echo or error JSON, headers).
+    pub async fn get_with(
+        &self,
+        path: &str,
+        credential: &str,
+    ) -> (u16, serde_json::Value, reqwest::header::HeaderMap) {
+        let r = self
+            .http
+            .get(self.url(path))
+            .header("user_session", credential)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let body = r.json().await.unwrap_or(serde_json::Value::Null);
+        (status, body, headers)
+    }
+}
+
+pub async fn start_sidecar(
+    dir: &PathBuf,
+    upstream: &str,
+    wechat: &str,
+    extra: &[String],
+) -> Running {
+    let mut argv: Vec<String> = [
+        "wxgate-sidecar",
+        "--manifests",
+        dir.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--upstream",
+        upstream,
+        "--wechat-api-base",
+        wechat,
+        "--wechat-retry-delay-ms",
+        "10",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    argv.extend(extra.iter().cloned());
+    start(Args::parse_from(argv)).await.unwrap()
+}
+
+/// A sealer with the test key, to mint credentials the sidecar must accept or refuse.
+pub fn sealer() -> Sealer {
+    let ring = KeyRing {
+        active: Kid(KID),
+        keys: [(Kid(KID), CredentialKey::new(KEY))].into(),
+    };
+    Sealer::new(&ring, APPID, PLUGIN).unwrap()
+}
+
+pub fn claims(openid: &str, iat: i64, exp: i64) -> Claims {
+    Claims {
+        openid: openid.into(),
+        unionid: None,
+        appid: APPID.into(),
+        iat,
+        exp,
+        jti: "test".into(),
+        tags: None,
+        sk: None,
+    }
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Sends raw bytes and returns everything the server answers until it closes (or 3 s pass).
+pub async fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(3), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}

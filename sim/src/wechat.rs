@@ -1,0 +1,212 @@
+//! WeChat code2Session simulator: `GET /sns/jscode2session?appid=&secret=&js_code=&grant_type=`.
+//!
+//! Behaviour (as `reference/wechat-api.md` describes the real service):
+//! - success usually has **no errcode** and comes as **`text/plain`**; codes starting with
+//!   `json-` get `"errcode":0` and `application/json`;
+//! - a code is single use: a second exchange of a code that succeeded answers 40163;
+//! - `openid` is deterministic per (appid, user), where the user is the part of the code before
+//!   its first `_` (`alice_1` and `alice_2` are the same user); `unionid` likewise (left out
+//!   for codes starting with `nounion-`); `session_key` is new per code;
+//! - a missing appid answers 41002; with `--app APPID:SECRET` configured, an unknown appid
+//!   answers 40013 and a wrong secret 40125;
+//! - the code's first `-`-separated word scripts the answer: `errNNNNN` (that errcode, e.g.
+//!   `err40029-x`), `errm1` (-1), `flaky` (-1 once, then success), `flaky2` (-1 twice),
+//!   `delayMS` (sleep MS milliseconds, then success), `garbage` (not JSON), `huge` (a 5 MB
+//!   body), `http500` (HTTP 500), `badopenid` (an openid with CR LF).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use sha2::{Digest, Sha256};
+
+/// What the simulator has seen.
+#[derive(Default)]
+struct Seen {
+    calls: HashMap<String, u32>,
+    used: std::collections::HashSet<String>,
+    total: u32,
+    /// Every query received, as (name, value) pairs, for tests that check what was sent.
+    queries: Vec<Vec<(String, String)>>,
+}
+
+/// A simulator; clone it to keep a handle on its counters.
+#[derive(Clone, Default)]
+pub struct Simulator {
+    apps: Arc<HashMap<String, String>>,
+    seen: Arc<Mutex<Seen>>,
+}
+
+impl Simulator {
+    /// `apps`: appid → secret pairs to enforce; empty accepts any non-empty appid and secret.
+    pub fn new(apps: HashMap<String, String>) -> Self {
+        Self {
+            apps: Arc::new(apps),
+            seen: Arc::default(),
+        }
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/sns/jscode2session", get(code2session))
+            .route("/sim/calls", get(calls))
+            .with_state(self.clone())
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Calls received for one code.
+    pub fn calls(&self, code: &str) -> u32 {
+        self.seen().calls.get(code).copied().unwrap_or(0)
+    }
+
+    /// Calls received in all.
+    pub fn total(&self) -> u32 {
+        self.seen().total
+    }
+
+    /// Every query received so far.
+    pub fn queries(&self) -> Vec<Vec<(String, String)>> {
+        self.seen().queries.clone()
+    }
+}
+
+/// The openid the simulator gives a user of an app.
+pub fn openid(appid: &str, code: &str) -> String {
+    id("o", "openid", appid, code)
+}
+
+/// The unionid the simulator gives a user of an app.
+pub fn unionid(appid: &str, code: &str) -> String {
+    id("u", "unionid", appid, code)
+}
+
+fn id(prefix: &str, label: &str, appid: &str, code: &str) -> String {
+    let user = code.split('_').next().unwrap_or(code);
+    let digest = Sha256::digest(format!("{label}:{appid}:{user}"));
+    format!("{prefix}{}", &URL_SAFE_NO_PAD.encode(digest)[..27])
+}
+
+/// The session_key the simulator gives for a code.
+pub fn session_key(appid: &str, code: &str) -> String {
+    STANDARD.encode(&Sha256::digest(format!("sk:{appid}:{code}"))[..16])
+}
+
+fn errmsg(errcode: i64) -> &'static str {
+    match errcode {
+        -1 => "system error",
+        40029 => "invalid code",
+        40163 => "code been used",
+        40226 => "code blocked",
+        45011 => "api minute-quota reach limit  mustslower  retry next minute",
+        40013 => "invalid appid",
+        40125 => "invalid appsecret",
+        41002 => "appid missing",
+        _ => "unknown error",
+    }
+}
+
+fn error(errcode: i64) -> Response {
+    let body = serde_json::json!({"errcode": errcode, "errmsg": errmsg(errcode)}).to_string();
+    (
+        [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
+        body,
+    )
+        .into_response()
+}
+
+async fn code2session(
+    State(sim): State<Simulator>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    let get = |k: &str| {
+        q.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    let (appid, secret, code) = (
+        get("appid").to_owned(),
+        get("secret").to_owned(),
+        get("js_code").to_owned(),
+    );
+    let attempt = {
+        let mut seen = sim.seen();
+        seen.total += 1;
+        seen.queries.push(q.clone());
+        let n = seen.calls.entry(code.clone()).or_default();
+        *n += 1;
+        *n
+    };
+    if appid.is_empty() {
+        return error(41002);
+    }
+    match sim.apps.get(&appid) {
+        None if !sim.apps.is_empty() => return error(40013),
+        Some(expected) if *expected != secret => return error(40125),
+        _ if secret.is_empty() => return error(40125),
+        _ => {}
+    }
+    if code.is_empty() || get("grant_type") != "authorization_code" {
+        return error(40029);
+    }
+    let script = code.split('-').next().unwrap_or_default();
+    if let Some(errcode) = script.strip_prefix("err") {
+        let errcode = if errcode == "m1" {
+            -1
+        } else {
+            errcode.parse().unwrap_or(40029)
+        };
+        return error(errcode);
+    }
+    match script {
+        "flaky" if attempt == 1 => return error(-1),
+        "flaky2" if attempt <= 2 => return error(-1),
+        "garbage" => {
+            return ([(header::CONTENT_TYPE, "text/html")], "<html>busy</html>").into_response();
+        }
+        "huge" => {
+            return ([(header::CONTENT_TYPE, "text/plain")], "x".repeat(5 << 20)).into_response();
+        }
+        "http500" => return (StatusCode::INTERNAL_SERVER_ERROR, "error").into_response(),
+        s if s.starts_with("delay") => {
+            let ms = s["delay".len()..].parse().unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        _ => {}
+    }
+    if !sim.seen().used.insert(code.clone()) {
+        return error(40163);
+    }
+    let mut answer = serde_json::json!({
+        "openid": if script == "badopenid" { "o\r\nX-Evil: 1".to_owned() } else { openid(&appid, &code) },
+        "session_key": session_key(&appid, &code),
+    });
+    if script != "nounion" {
+        answer["unionid"] = unionid(&appid, &code).into();
+    }
+    if script == "json" {
+        answer["errcode"] = 0.into();
+        answer["errmsg"] = "ok".into();
+        return (
+            [(header::CONTENT_TYPE, "application/json")],
+            answer.to_string(),
+        )
+            .into_response();
+    }
+    ([(header::CONTENT_TYPE, "text/plain")], answer.to_string()).into_response()
+}
+
+async fn calls(State(sim): State<Simulator>) -> Response {
+    let seen = sim.seen();
+    axum::Json(serde_json::json!({"total": seen.total, "codes": seen.calls})).into_response()
+}

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -134,7 +133,7 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("wxgate.yaml"), manifests(&setup)).unwrap();
         let sidecar = start_sidecar(
-            &dir.path().to_path_buf(),
+            dir.path(),
             &format!("http://{app_addr}"),
             &format!("http://{sim_addr}"),
             &setup.args,
@@ -212,7 +211,7 @@ impl Env {
 }
 
 pub async fn start_sidecar(
-    dir: &PathBuf,
+    dir: &std::path::Path,
     upstream: &str,
     wechat: &str,
     extra: &[String],

@@ -31,6 +31,8 @@ pub enum ErrorCode {
     BadRequest,
     /// A body larger than the sidecar reads or forwards.
     RequestTooLarge,
+    /// Request headers larger than `--max-header-bytes`.
+    HeadersTooLarge,
 }
 
 impl ErrorCode {
@@ -53,6 +55,7 @@ impl ErrorCode {
             ErrorCode::NotReady => "NOT_READY",
             ErrorCode::BadRequest => "BAD_REQUEST",
             ErrorCode::RequestTooLarge => "REQUEST_TOO_LARGE",
+            ErrorCode::HeadersTooLarge => "HEADERS_TOO_LARGE",
         }
     }
 
@@ -71,6 +74,7 @@ impl ErrorCode {
             ErrorCode::WxBadResponse | ErrorCode::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             ErrorCode::WxConfigError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         }
     }
 
@@ -128,11 +132,12 @@ impl ErrorCode {
             ErrorCode::NotReady => "wxgate has no valid configuration yet",
             ErrorCode::BadRequest => "the request is malformed or ambiguous",
             ErrorCode::RequestTooLarge => "the request body is too large",
+            ErrorCode::HeadersTooLarge => "the request headers are too large",
         }
     }
 
     /// Every code, for tests and metrics.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::BadLoginRequest,
         ErrorCode::WxCodeInvalid,
         ErrorCode::WxCodeUsed,
@@ -150,6 +155,7 @@ impl ErrorCode {
         ErrorCode::NotReady,
         ErrorCode::BadRequest,
         ErrorCode::RequestTooLarge,
+        ErrorCode::HeadersTooLarge,
     ];
 
     /// The answer, as a full response.

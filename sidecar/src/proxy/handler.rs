@@ -2,6 +2,8 @@
 //! access log at the end.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use http::header::{CONTENT_LENGTH, HeaderValue};
@@ -37,12 +39,17 @@ impl Record {
     }
 }
 
-pub async fn handle(
-    state: &State,
-    up: &Mutex<UpstreamConn>,
-    peer: SocketAddr,
-    req: Request<Incoming>,
-) -> Response<RespBody> {
+/// What a request knows of its client connection.
+pub struct Conn {
+    pub peer: SocketAddr,
+    /// The connection's own upstream connection.
+    pub up: Arc<Mutex<UpstreamConn>>,
+    /// Raised by the framing guard when a request carried both Content-Length and
+    /// Transfer-Encoding.
+    pub smuggling: Arc<AtomicBool>,
+}
+
+pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Response<RespBody> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
@@ -52,7 +59,17 @@ pub async fn handle(
         code: None,
         openid: None,
     };
-    let response = dispatch(state, up, peer, parts, body, &mut rec).await;
+    let response = if conn.smuggling.swap(false, Ordering::AcqRel) {
+        // hyper closes the connection after this answer.
+        let mut r = rec.reject(ErrorCode::BadRequest);
+        r.headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        r
+    } else if header_bytes(&parts) > state.limits.max_header_bytes {
+        rec.reject(ErrorCode::HeadersTooLarge)
+    } else {
+        dispatch(state, &conn.up, conn.peer, parts, body, &mut rec).await
+    };
     state
         .metrics
         .request(rec.route, rec.code.map(ErrorCode::as_str));
@@ -70,6 +87,15 @@ pub async fn handle(
         );
     }
     response
+}
+
+/// Bytes of the request line and headers, as the client sent them (give or take whitespace).
+fn header_bytes(parts: &Parts) -> usize {
+    let line = parts.method.as_str().len() + parts.uri.to_string().len() + 12;
+    parts
+        .headers
+        .iter()
+        .fold(line, |n, (k, v)| n + k.as_str().len() + v.len() + 4)
 }
 
 /// 16 hex characters of the SHA-256 of an openid: enough to follow one user in the logs.

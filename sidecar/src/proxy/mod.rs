@@ -1,6 +1,7 @@
 //! The traffic port: an HTTP/1.1 server in front of the app.
 
 mod body;
+mod framing;
 mod handler;
 mod hygiene;
 mod identity;
@@ -12,6 +13,7 @@ mod verify;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -95,10 +97,12 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Futu
                 let _ = stream.set_nodelay(true);
                 let state = Arc::clone(&state);
                 let up = Arc::new(Mutex::new(UpstreamConn::new()));
+                let smuggling = Arc::new(AtomicBool::new(false));
+                let stream = framing::Sniffed::new(stream, Arc::clone(&smuggling));
                 let service = service_fn(move |req| {
+                    let conn = handler::Conn { peer, up: Arc::clone(&up), smuggling: Arc::clone(&smuggling) };
                     let state = Arc::clone(&state);
-                    let up = Arc::clone(&up);
-                    async move { Ok::<_, Infallible>(handler::handle(&state, &up, peer, req).await) }
+                    async move { Ok::<_, Infallible>(handler::handle(&state, &conn, req).await) }
                 });
                 let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
                 tokio::spawn(async move {

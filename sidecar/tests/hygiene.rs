@@ -1,0 +1,282 @@
+//! What happens to every request: identity spoofing, hop-by-hop headers, smuggling, limits,
+//! an app that is down or slow, no config.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use support::*;
+use wxgate_sim::wechat;
+
+#[tokio::test]
+async fn spoofed_identity_headers_never_reach_the_app() {
+    let env = Env::start(
+        Setup::default().apis("  apis: [ { path: /login, match: Exact }, { path: /orders } ]\n"),
+    )
+    .await;
+    let credential = env.login("alice_1").await;
+    let real = wechat::openid(APPID, "alice");
+    for spoof in [
+        "X-WX-OPENID",
+        "x-wx-openid",
+        "X_WX_OPENID",
+        "x_Wx_OpenId",
+        "X-WX-SESSION-KEY",
+        "x-wx-unionid",
+        "X-WX-APPID",
+        "x-wxgate-tag-bucket",
+    ] {
+        for path in ["/orders", "/public"] {
+            let r = env
+                .http
+                .get(env.url(path))
+                .header(spoof, "oVictim")
+                .header("user_session", &credential)
+                .header("connection", "keep-alive, X-WX-OPENID, X-WX-APPID")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let seen: serde_json::Value = r.json().await.unwrap();
+            let text = seen["headers"].to_string();
+            assert!(!text.contains("oVictim"), "{spoof} on {path}: {text}");
+            if path == "/orders" {
+                assert_eq!(
+                    seen["headers"]["x-wx-openid"],
+                    real.as_str(),
+                    "the verified value survives Connection"
+                );
+                assert_eq!(seen["headers"]["x-wx-appid"], APPID);
+            }
+            assert!(seen["headers"].get("connection").is_none());
+        }
+    }
+    // Raw bytes: two copies, one with an underscore; no credential on a bound route.
+    let raw_req = format!(
+        "GET /orders HTTP/1.1\r\nHost: x\r\nX-WX-OpenId: oVictim\r\nx_wx_openid: oVictim\r\nConnection: close\r\n\r\n"
+    );
+    let before = env.app.requests();
+    let answer = raw(env.sidecar.traffic, raw_req.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert_eq!(env.app.requests(), before);
+}
+
+#[tokio::test]
+async fn identity_and_wxgate_headers_set_by_the_app_never_reach_the_client() {
+    let env = Env::start(Setup::default()).await;
+    let credential = env.login("bob_1").await;
+    let r = env
+        .http
+        .get(env.url("/orders?respond_header=X-WX-SESSION-KEY:leak&respond_header=x-wxgate-error:FAKE&respond_header=x-app:ok"))
+        .header("user_session", &credential)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("x-wx-session-key").is_none());
+    assert!(r.headers().get("x-wxgate-error").is_none());
+    assert_eq!(r.headers()["x-app"], "ok");
+}
+
+#[tokio::test]
+async fn content_length_with_transfer_encoding_is_refused_and_the_connection_closed() {
+    let env = Env::start(Setup::default()).await;
+    for req in [
+        "POST /public HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+        "POST /public HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+    ] {
+        let before = env.app.requests();
+        let answer = raw(env.sidecar.traffic, req.as_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(answer.contains("BAD_REQUEST"), "{answer}");
+        assert_eq!(
+            answer.matches("HTTP/1.1").count(),
+            1,
+            "one answer, then the connection closes: {answer}"
+        );
+        assert_eq!(
+            env.app.requests(),
+            before,
+            "neither request reaches the app"
+        );
+    }
+}
+
+#[tokio::test]
+async fn oversized_headers_and_bodies_are_refused() {
+    let env = Env::start(
+        Setup::default()
+            .arg("--max-body-bytes", "1000")
+            .arg("--max-login-body-bytes", "100")
+            .login("    code: { in: body }\n    login: { paths: [/login] }\n"),
+    )
+    .await;
+    let big = "v".repeat(40_000);
+    let r = env
+        .http
+        .get(env.url("/public"))
+        .header("x-big", &big)
+        .send()
+        .await;
+    match r {
+        Ok(r) => assert_eq!(r.status(), 431),
+        Err(e) => assert!(
+            e.is_request() || e.is_connect() || e.to_string().contains("closed"),
+            "{e}"
+        ),
+    }
+    let r = env
+        .http
+        .post(env.url("/public"))
+        .body("x".repeat(2000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let r = env
+        .http
+        .post(env.url("/login"))
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"js_code":"a_1","pad":"{}"}}"#,
+            "x".repeat(200)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(env.sim.total(), 0);
+}
+
+#[tokio::test]
+async fn app_down_is_502_and_app_slow_is_504() {
+    let env = Env::start(Setup::default().arg("--upstream-timeout-ms", "300")).await;
+    let credential = env.login("carol_1").await;
+    let (status, body, _) = env.get_with("/slow/2000", &credential).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (504, Some("UPSTREAM_TIMEOUT"))
+    );
+    assert_eq!(body["retryable"], true);
+
+    let dir = env.dir.path();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let down = start_sidecar(dir, &format!("http://{closed}"), "http://127.0.0.1:9", &[]).await;
+    for _ in 0..100 {
+        if down.active.is_ready() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let r = env
+        .http
+        .get(format!("http://{}/orders", down.traffic))
+        .header("user_session", &credential)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    assert_eq!(r.headers()["x-wxgate-error"], "UPSTREAM_UNAVAILABLE");
+}
+
+#[tokio::test]
+async fn without_a_valid_config_every_route_is_503_and_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("broken.yaml"), "apiVersion: wxgate.dev/v1alpha1\nkind: PluginBinding\nmetadata: { name: b }\nspec: { pluginRef: { name: missing }, targetRef: { name: shop-api } }\n").unwrap();
+    let app = wxgate_sim::app::EchoApp::default();
+    let app_addr = wxgate_sim::spawn(([127, 0, 0, 1], 0).into(), app.router())
+        .await
+        .unwrap();
+    let sidecar = start_sidecar(
+        dir.path(),
+        &format!("http://{app_addr}"),
+        "http://127.0.0.1:9",
+        &[],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    for path in ["/", "/orders", "/login"] {
+        let r = http
+            .get(format!("http://{}{path}", sidecar.traffic))
+            .header("X-WX-OPENID", "oVictim")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()["x-wxgate-error"], "NOT_READY");
+    }
+    assert_eq!(app.requests(), 0);
+    let ready = http
+        .get(format!("http://{}/ready", sidecar.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let health = http
+        .get(format!("http://{}/healthz", sidecar.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let metrics = http
+        .get(format!("http://{}/metrics", sidecar.admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("wxgate_config_reloads_total{result=\"error\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn admin_endpoints_live_on_the_admin_port_only() {
+    let env = Env::start(Setup::default()).await;
+    let credential = env.login("dave_1").await;
+    env.get_with("/orders", &credential).await;
+    env.get_with("/orders", "bad").await;
+    let metrics = env
+        .http
+        .get(format!("{}/metrics", env.admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "wxgate_requests_total{route=\"login\",outcome=\"forwarded\",code=\"\"} 1",
+        "wxgate_requests_total{route=\"verify\",outcome=\"answered\",code=\"LOGIN_INVALID\"} 1",
+        "wxgate_credential_verifications_total{outcome=\"ok\"} 1",
+        "wxgate_credential_verifications_total{outcome=\"invalid\"} 1",
+        "wxgate_code2session_calls_total{errcode=\"0\"} 1",
+        "wxgate_code2session_duration_seconds_count 1",
+        "wxgate_config_info{version=",
+    ] {
+        assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
+    }
+    let ready = env
+        .http
+        .get(format!("{}/ready", env.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    // On the traffic port these are ordinary, bound routes.
+    for path in ["/metrics", "/ready", "/healthz"] {
+        let r = env
+            .http
+            .get(env.url(path))
+            .header("user-agent", "kube-probe/1.30")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+    }
+}

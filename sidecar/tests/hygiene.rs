@@ -52,9 +52,7 @@ async fn spoofed_identity_headers_never_reach_the_app() {
         }
     }
     // Raw bytes: two copies, one with an underscore; no credential on a bound route.
-    let raw_req = format!(
-        "GET /orders HTTP/1.1\r\nHost: x\r\nX-WX-OpenId: oVictim\r\nx_wx_openid: oVictim\r\nConnection: close\r\n\r\n"
-    );
+    let raw_req = "GET /orders HTTP/1.1\r\nHost: x\r\nX-WX-OpenId: oVictim\r\nx_wx_openid: oVictim\r\nConnection: close\r\n\r\n".to_string();
     let before = env.app.requests();
     let answer = raw(env.sidecar.traffic, raw_req.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");

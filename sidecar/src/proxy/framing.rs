@@ -116,12 +116,12 @@ impl Tracker {
                 State::Lost => return,
                 State::Head => {
                     // Fast path: a whole head in this read, nothing buffered.
-                    if self.line.is_empty() {
-                        if let Some(end) = find_head_end(bytes) {
-                            self.head(&bytes[..end]);
-                            bytes = &bytes[end..];
-                            continue;
-                        }
+                    if self.line.is_empty()
+                        && let Some(end) = find_head_end(bytes)
+                    {
+                        self.head(&bytes[..end]);
+                        bytes = &bytes[end..];
+                        continue;
                     }
                     let start = self.line.len().saturating_sub(3);
                     self.line.extend_from_slice(bytes);

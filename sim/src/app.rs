@@ -20,9 +20,16 @@ use http_body_util::BodyExt;
 #[derive(Clone, Default)]
 pub struct EchoApp {
     requests: Arc<AtomicU32>,
+    redact_session_key: bool,
 }
 
 impl EchoApp {
+    /// An app that echoes `x-wx-session-key` only as its length, as a real app must never send
+    /// the session_key back to the mini program.
+    pub fn redacting() -> Self {
+        Self { redact_session_key: true, ..Self::default() }
+    }
+
     pub fn router(&self) -> Router {
         Router::new().fallback(echo).with_state(self.clone())
     }

@@ -6,6 +6,8 @@ pub mod cluster;
 pub mod manifests;
 mod watch;
 
+pub use watch::{folder as watch_folder, next as next_change};
+
 use std::sync::Arc;
 
 use crate::active::{Active, ActiveConfig};

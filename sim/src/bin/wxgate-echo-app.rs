@@ -11,12 +11,15 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:18080")]
     listen: SocketAddr,
+    /// Echo X-WX-SESSION-KEY only as its length, as a real app would never send it back.
+    #[arg(long)]
+    redact_session_key: bool,
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let app = wxgate_sim::app::EchoApp::default();
+    let app = if args.redact_session_key { wxgate_sim::app::EchoApp::redacting() } else { wxgate_sim::app::EchoApp::default() };
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     println!("echo app on http://{}", listener.local_addr()?);
     axum::serve(listener, app.router()).await?;

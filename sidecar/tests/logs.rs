@@ -1,0 +1,67 @@
+//! Secrets never reach the logs: a run of logins, verifications and failures with every log
+//! line captured at TRACE, then searched for the APPSECRET, every code, every session_key and
+//! every credential.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use support::*;
+use wxgate_sim::wechat;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_secret_appears_in_any_log_line() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .init();
+
+    let env = Env::start(Setup::default().arg("--wechat-timeout-ms", "200").login("    login: { paths: [/login] }\n    session: { embedSessionKey: true }\n")).await;
+    let mut codes = vec!["alice_1".to_owned(), "bob_1".to_owned()];
+    let mut credentials = Vec::new();
+    for code in &codes {
+        credentials.push(env.login(code).await);
+    }
+    for code in ["err40029-CANARYCODE1", "err40125-CANARYCODE2", "errm1-CANARYCODE3", "delay500-CANARYCODE4", "garbage-CANARYCODE5"] {
+        let r = env.http.post(env.url("/login")).header("js_code", code).send().await.unwrap();
+        assert_ne!(r.status(), 200);
+        codes.push(code.to_owned());
+    }
+    for c in &credentials {
+        assert_eq!(env.get_with("/orders?q=1", c).await.0, 200);
+        let mut tampered = c.clone();
+        tampered.push('A');
+        assert_eq!(env.get_with("/orders", &tampered).await.0, 401);
+    }
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("wxgate::access"), "access log lines were captured");
+    assert!(logs.contains("openid_hash"), "openids are logged hashed");
+    let mut secrets: Vec<String> = vec![APPSECRET.to_owned()];
+    secrets.extend(codes.iter().cloned());
+    secrets.extend(codes.iter().map(|c| wechat::session_key(APPID, c)));
+    secrets.extend(credentials.iter().cloned());
+    secrets.extend(credentials.iter().map(|c| c[3..40].to_owned()));
+    secrets.extend(["alice", "bob"].map(|u| wechat::openid(APPID, u)));
+    for secret in &secrets {
+        assert!(!logs.contains(secret.as_str()), "{secret} appears in the logs");
+    }
+}

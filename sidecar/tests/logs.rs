@@ -35,14 +35,31 @@ async fn no_secret_appears_in_any_log_line() {
         .with_writer(move || writer.clone())
         .init();
 
-    let env = Env::start(Setup::default().arg("--wechat-timeout-ms", "200").login("    login: { paths: [/login] }\n    session: { embedSessionKey: true }\n")).await;
+    let env = Env::start(
+        Setup::default()
+            .arg("--wechat-timeout-ms", "200")
+            .login("    login: { paths: [/login] }\n    session: { embedSessionKey: true }\n"),
+    )
+    .await;
     let mut codes = vec!["alice_1".to_owned(), "bob_1".to_owned()];
     let mut credentials = Vec::new();
     for code in &codes {
         credentials.push(env.login(code).await);
     }
-    for code in ["err40029-CANARYCODE1", "err40125-CANARYCODE2", "errm1-CANARYCODE3", "delay500-CANARYCODE4", "garbage-CANARYCODE5"] {
-        let r = env.http.post(env.url("/login")).header("js_code", code).send().await.unwrap();
+    for code in [
+        "err40029-CANARYCODE1",
+        "err40125-CANARYCODE2",
+        "errm1-CANARYCODE3",
+        "delay500-CANARYCODE4",
+        "garbage-CANARYCODE5",
+    ] {
+        let r = env
+            .http
+            .post(env.url("/login"))
+            .header("js_code", code)
+            .send()
+            .await
+            .unwrap();
         assert_ne!(r.status(), 200);
         codes.push(code.to_owned());
     }
@@ -53,7 +70,10 @@ async fn no_secret_appears_in_any_log_line() {
         assert_eq!(env.get_with("/orders", &tampered).await.0, 401);
     }
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("wxgate::access"), "access log lines were captured");
+    assert!(
+        logs.contains("wxgate::access"),
+        "access log lines were captured"
+    );
     assert!(logs.contains("openid_hash"), "openids are logged hashed");
     let mut secrets: Vec<String> = vec![APPSECRET.to_owned()];
     secrets.extend(codes.iter().cloned());
@@ -62,6 +82,9 @@ async fn no_secret_appears_in_any_log_line() {
     secrets.extend(credentials.iter().map(|c| c[3..40].to_owned()));
     secrets.extend(["alice", "bob"].map(|u| wechat::openid(APPID, u)));
     for secret in &secrets {
-        assert!(!logs.contains(secret.as_str()), "{secret} appears in the logs");
+        assert!(
+            !logs.contains(secret.as_str()),
+            "{secret} appears in the logs"
+        );
     }
 }

@@ -27,7 +27,10 @@ impl EchoApp {
     /// An app that echoes `x-wx-session-key` only as its length, as a real app must never send
     /// the session_key back to the mini program.
     pub fn redacting() -> Self {
-        Self { redact_session_key: true, ..Self::default() }
+        Self {
+            redact_session_key: true,
+            ..Self::default()
+        }
     }
 
     pub fn router(&self) -> Router {
@@ -54,7 +57,12 @@ async fn echo(State(app): State<EchoApp>, req: Request) -> Response {
             .headers
             .get_all(name)
             .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .map(
+                |v| match app.redact_session_key && name == "x-wx-session-key" {
+                    true => format!("<{} bytes, not echoed>", v.len()),
+                    false => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                },
+            )
             .collect();
         headers.insert(name.as_str().to_owned(), values.join(", ").into());
     }

@@ -19,7 +19,11 @@ struct Args {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let app = if args.redact_session_key { wxgate_sim::app::EchoApp::redacting() } else { wxgate_sim::app::EchoApp::default() };
+    let app = if args.redact_session_key {
+        wxgate_sim::app::EchoApp::redacting()
+    } else {
+        wxgate_sim::app::EchoApp::default()
+    };
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     println!("echo app on http://{}", listener.local_addr()?);
     axum::serve(listener, app.router()).await?;

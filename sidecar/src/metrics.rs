@@ -10,12 +10,33 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::error::ErrorCode;
+
 type Labels = Vec<(&'static str, String)>;
+
+const VERIFICATION_OUTCOMES: [&str; 4] = ["ok", "missing", "invalid", "expired"];
+
+fn request_labels(route: RouteKind, error: Option<&'static str>) -> Labels {
+    let outcome = if error.is_some() {
+        "answered"
+    } else {
+        "forwarded"
+    };
+    vec![
+        ("route", route.as_str().to_owned()),
+        ("outcome", outcome.to_owned()),
+        ("code", error.unwrap_or_default().to_owned()),
+    ]
+}
 
 /// Every metric of the sidecar.
 pub struct Metrics {
     registry: Registry,
     requests: Family<Labels, Counter>,
+    /// `requests` children made once, indexed by route and code, so the request path only
+    /// increments an atomic.
+    request_counters: Vec<Counter>,
+    verification_counters: [Counter; 4],
     code2session_calls: Family<Labels, Counter>,
     code2session_duration: Histogram,
     code2session_shed: Counter,
@@ -38,6 +59,13 @@ pub enum RouteKind {
 }
 
 impl RouteKind {
+    pub const ALL: [RouteKind; 4] = [
+        RouteKind::Unbound,
+        RouteKind::Login,
+        RouteKind::Verify,
+        RouteKind::None,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RouteKind::Unbound => "unbound",
@@ -93,9 +121,28 @@ impl Default for Metrics {
             "The config in effect (1), by version",
             config_info.clone(),
         );
+        let request_counters = RouteKind::ALL
+            .iter()
+            .flat_map(|route| {
+                std::iter::once(None)
+                    .chain(ErrorCode::ALL.map(Some))
+                    .map(|code| {
+                        requests
+                            .get_or_create(&request_labels(*route, code.map(ErrorCode::as_str)))
+                            .clone()
+                    })
+            })
+            .collect();
+        let verification_counters = VERIFICATION_OUTCOMES.map(|o| {
+            verifications
+                .get_or_create(&vec![("outcome", o.to_owned())])
+                .clone()
+        });
         Self {
             registry,
             requests,
+            request_counters,
+            verification_counters,
             code2session_calls,
             code2session_duration,
             code2session_shed,
@@ -107,19 +154,26 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn request(&self, route: RouteKind, error: Option<&'static str>) {
-        let outcome = if error.is_some() {
-            "answered"
-        } else {
-            "forwarded"
-        };
-        self.requests
-            .get_or_create(&vec![
-                ("route", route.as_str().to_owned()),
-                ("outcome", outcome.to_owned()),
-                ("code", error.unwrap_or_default().to_owned()),
-            ])
-            .inc();
+    pub fn request(&self, route: RouteKind, error: Option<ErrorCode>) {
+        let r = RouteKind::ALL
+            .iter()
+            .position(|k| *k == route)
+            .unwrap_or_default();
+        let c = error
+            .and_then(|e| ErrorCode::ALL.iter().position(|x| *x == e))
+            .map_or(0, |i| i + 1);
+        match self
+            .request_counters
+            .get(r * (ErrorCode::ALL.len() + 1) + c)
+        {
+            Some(counter) => {
+                counter.inc();
+            }
+            None => {
+                let labels = request_labels(route, error.map(ErrorCode::as_str));
+                self.requests.get_or_create(&labels).inc();
+            }
+        }
     }
 
     pub fn code2session_call(&self, errcode: &str, took: Duration) {
@@ -133,10 +187,17 @@ impl Metrics {
         self.code2session_shed.inc();
     }
 
+    /// `outcome`: one of `ok`, `missing`, `invalid`, `expired`.
     pub fn verification(&self, outcome: &'static str) {
-        self.verifications
-            .get_or_create(&vec![("outcome", outcome.to_owned())])
-            .inc();
+        match VERIFICATION_OUTCOMES.iter().position(|o| *o == outcome) {
+            Some(i) => {
+                self.verification_counters[i].inc();
+            }
+            None => {
+                let labels = vec![("outcome", outcome.to_owned())];
+                self.verifications.get_or_create(&labels).inc();
+            }
+        }
     }
 
     pub fn reload(&self, ok: bool, version: Option<&str>) {

@@ -278,3 +278,26 @@ async fn admin_endpoints_live_on_the_admin_port_only() {
         assert_eq!(r.status(), 401, "{path}");
     }
 }
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = Env::start(Setup::default().arg("--header-read-timeout-ms", "300")).await;
+    let mut s = tokio::net::TcpStream::connect(env.sidecar.traffic)
+        .await
+        .unwrap();
+    s.write_all(b"GET /orders HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let closed =
+        tokio::time::timeout(std::time::Duration::from_secs(3), s.read_to_end(&mut buf)).await;
+    assert!(closed.is_ok(), "the connection was not closed");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1300),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(env.app.requests(), 0);
+}

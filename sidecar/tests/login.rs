@@ -379,3 +379,19 @@ async fn logins_beyond_the_in_flight_limit_are_shed_at_once() {
     );
     assert_eq!(env.sim.calls("kate_1"), 0);
 }
+
+#[tokio::test]
+async fn without_login_paths_any_bound_request_carrying_the_code_is_a_login() {
+    let env = Env::start(Setup::default().login("    code: { in: query, name: code }\n")).await;
+    let r = env
+        .http
+        .get(env.url("/anything"))
+        .query(&[("code", "lara_1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().contains_key("user_session"));
+    let r = env.http.get(env.url("/anything")).send().await.unwrap();
+    assert_eq!(r.status(), 401, "no code: an ordinary bound request");
+}

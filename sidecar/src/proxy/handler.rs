@@ -70,9 +70,7 @@ pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Respo
     } else {
         dispatch(state, &conn.up, conn.peer, parts, body, &mut rec).await
     };
-    state
-        .metrics
-        .request(rec.route, rec.code.map(ErrorCode::as_str));
+    state.metrics.request(rec.route, rec.code);
     if let Some(path) = path {
         let openid_hash = rec.openid.as_deref().map(hash_openid);
         tracing::info!(
@@ -91,7 +89,8 @@ pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Respo
 
 /// Bytes of the request line and headers, as the client sent them (give or take whitespace).
 fn header_bytes(parts: &Parts) -> usize {
-    let line = parts.method.as_str().len() + parts.uri.to_string().len() + 12;
+    let target = parts.uri.path_and_query().map_or(1, |pq| pq.as_str().len());
+    let line = parts.method.as_str().len() + target + 12;
     parts
         .headers
         .iter()

@@ -21,6 +21,23 @@ pub struct Identity<'a> {
 pub fn forward(parts: &mut Parts, plugin: &LoginPlugin, id: &Identity<'_>) {
     let forward = &plugin.config.forward;
     match forward.format {
+        ForwardFormat::Headers if forward.location == ForwardIn::Header => {
+            let headers = &mut parts.headers;
+            // Values are WeChat ids and base64 (checked when WeChat answered): valid header values.
+            let mut set = |name: &'static str, value: &str| {
+                if let Ok(v) = HeaderValue::from_str(value) {
+                    headers.insert(HeaderName::from_static(name), v);
+                }
+            };
+            set("x-wx-openid", id.openid);
+            if let Some(u) = id.unionid {
+                set("x-wx-unionid", u);
+            }
+            set("x-wx-appid", id.appid);
+            if let Some(sk) = id.session_key {
+                set("x-wx-session-key", sk);
+            }
+        }
         ForwardFormat::Headers => {
             let mut pairs = vec![("X-WX-OPENID", id.openid)];
             if let Some(u) = id.unionid {

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Side-by-side throughput, CPU per request and memory: the app direct, nginx proxy_pass, the
+# wxgate sidecar passing through (unbound route) and verifying a credential, all on 127.0.0.1.
+# The servers share CPU 1, wrk runs on CPU 0 (taskset), interleaved repetitions.
+#
+#   bash bench/run.sh [seconds per run, default 5] [repetitions, default 3] [connections, default 64]
+#
+# Needs wrk and nginx (installed from Debian's packages when missing) and builds release
+# binaries. Prints a table of medians and the ratios BENCHMARKS.md reports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-5}; REPS=${2:-3}; CONNS=${3:-64}
+
+need() { command -v "$1" >/dev/null || { apt-get install -y -q "$2" >/dev/null; }; }
+need wrk wrk; need nginx nginx-light
+cargo build -q --release --locked -p wxgate-sidecar -p wxgate-sim
+bin=target/release
+work=$(mktemp -d); pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+APP=19080 NGX=19081 PASS=19082 VERIFY=19083 SIM=19084
+cat > "$work/nginx.conf" <<NGX
+worker_processes 1; daemon off; pid $work/nginx.pid; error_log $work/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream app { server 127.0.0.1:$APP; keepalive 128; }
+  server { listen 127.0.0.1:$APP; location / { return 200 "hello world\n"; } }
+}
+NGX
+cat > "$work/proxy.conf" <<NGX
+worker_processes 1; daemon off; pid $work/proxy.pid; error_log $work/proxy-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream app { server 127.0.0.1:$APP; keepalive 128; }
+  server { listen 127.0.0.1:$NGX; location / { proxy_pass http://app; proxy_http_version 1.1;
+           proxy_set_header Connection ""; proxy_set_header X-WX-OPENID "oBench"; } }
+}
+NGX
+taskset -c 1 nginx -c "$work/nginx.conf" -p "$work" & pids+=($!)
+taskset -c 1 nginx -c "$work/proxy.conf" -p "$work" & pids+=($!)
+"$bin/wxgate-wechat-sim" --listen "127.0.0.1:$SIM" >/dev/null & pids+=($!)
+
+manifests() { # $1 dir, $2 binding apis line
+  mkdir -p "$1"
+  cat > "$1/m.yaml" <<YAML
+apiVersion: wxgate.dev/v1alpha1
+kind: GatewayPlugin
+metadata: { name: mp-login }
+spec:
+  type: WeChatMpLogin
+  wechatMpLogin:
+    appId: wx0123456789abcdef
+    credentialsSecretRef: { name: creds }
+    login: { paths: [/login] }
+---
+apiVersion: wxgate.dev/v1alpha1
+kind: PluginBinding
+metadata: { name: b }
+spec:
+  pluginRef: { name: mp-login }
+  targetRef: { name: app }
+$2
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: creds }
+stringData: { appsecret: bench }
+YAML
+}
+manifests "$work/pass" "  apis: [ { path: /login, match: Exact } ]"
+manifests "$work/verify" ""
+sidecar() { # $1 port, $2 manifests
+  WXGATE_ACCESS_LOG=false WXGATE_LOG=warn taskset -c 1 "$bin/wxgate-sidecar" --manifests "$2" \
+    --listen "127.0.0.1:$1" --admin-listen "127.0.0.1:$(($1 + 100))" \
+    --upstream "http://127.0.0.1:$APP" --wechat-api-base "http://127.0.0.1:$SIM" & pids+=($!)
+}
+sidecar $PASS "$work/pass"; pass_pid=$!
+sidecar $VERIFY "$work/verify"; verify_pid=$!
+for port in $((PASS + 100)) $((VERIFY + 100)); do
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.1; done
+done
+sleep 1
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+hwm() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+idle_rss=$(rss $verify_pid)
+cred=$(curl -s -o /dev/null -D - -X POST -H 'js_code: bench_1' "http://127.0.0.1:$VERIFY/login" | tr -d '\r' | sed -n 's/^user_session: //p')
+[ -n "$cred" ] || { echo "no credential" >&2; exit 1; }
+ngx_worker=$(pgrep -f "nginx: worker process" | while read -r p; do grep -q "$work/proxy.conf" "/proc/$(ps -o ppid= -p "$p" | tr -d ' ')/cmdline" 2>/dev/null && echo "$p"; done | head -1)
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+declare -A RPS CPU
+run() { # $1 name, $2 url, $3 pid (or empty), $4 extra header
+  local before after out rps
+  [ -n "$3" ] && before=$(cpu_ticks "$3")
+  out=$(taskset -c 0 wrk -t1 -c"$CONNS" -d"${SECS}s" ${4:+-H "$4"} "$2")
+  rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
+  if echo "$out" | grep -q "Non-2xx"; then echo "$1: non-2xx answers" >&2; echo "$out" >&2; exit 1; fi
+  RPS[$1]+="$rps "
+  if [ -n "$3" ]; then
+    after=$(cpu_ticks "$3")
+    local reqs; reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+    CPU[$1]+="$(awk -v t=$((after - before)) -v r="$reqs" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", t / hz * 1e6 / r}') "
+  fi
+}
+taskset -c 0 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$VERIFY/hello" -H "user_session: $cred" >/dev/null
+for _ in $(seq "$REPS"); do
+  run direct "http://127.0.0.1:$APP/hello" ""
+  run nginx "http://127.0.0.1:$NGX/hello" "$ngx_worker"
+  run passthrough "http://127.0.0.1:$PASS/hello" "$pass_pid"
+  run verify "http://127.0.0.1:$VERIFY/hello" "$verify_pid" "user_session: $cred"
+done
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+printf '\n%-12s %12s %14s   (median of %s runs of %ss, %s connections)\n' target rps cpu-us/req "$REPS" "$SECS" "$CONNS"
+for t in direct nginx passthrough verify; do
+  printf '%-12s %12s %14s\n' "$t" "$(echo "${RPS[$t]}" | median)" "$(echo "${CPU[$t]:-}" | median)"
+done
+m() { echo "${RPS[$1]}" | median; }
+c() { echo "${CPU[$1]}" | median; }
+echo
+awk -v v="$(m verify)" -v n="$(m nginx)" -v d="$(m direct)" -v p="$(m passthrough)" -v cv="$(c verify)" -v cn="$(c nginx)" -v cp="$(c passthrough)" 'BEGIN {
+  printf "verify / nginx rps        %.2f\n", v / n
+  printf "verify / direct rps       %.2f\n", v / d
+  printf "verify / passthrough rps  %.2f\n", v / p
+  printf "verify / nginx cpu/req    %.2f\n", cv / cn
+}'
+echo "sidecar (verify) RSS: idle $((idle_rss / 1024)).$((idle_rss % 1024 * 10 / 1024)) MiB, now $(( $(rss $verify_pid) / 1024 )) MiB, peak $(( $(hwm $verify_pid) / 1024 )) MiB; nginx proxy worker RSS $(( $(rss "$ngx_worker") / 1024 )) MiB"

@@ -78,11 +78,13 @@ impl ErrorCode {
         }
     }
 
-    /// Whether the client should call `wx.login()` again.
+    /// Whether the client should call `wx.login()` again. After a WeChat timeout the code may
+    /// have been used up, so a new one is needed.
     pub fn relogin(self) -> bool {
         matches!(
             self,
-            ErrorCode::WxCodeInvalid
+            ErrorCode::WxTimeout
+                | ErrorCode::WxCodeInvalid
                 | ErrorCode::WxCodeUsed
                 | ErrorCode::LoginRequired
                 | ErrorCode::LoginInvalid
@@ -96,7 +98,6 @@ impl ErrorCode {
             self,
             ErrorCode::WxRateLimited
                 | ErrorCode::WxUnavailable
-                | ErrorCode::WxTimeout
                 | ErrorCode::UpstreamUnavailable
                 | ErrorCode::UpstreamTimeout
                 | ErrorCode::NotReady
@@ -121,7 +122,7 @@ impl ErrorCode {
             ErrorCode::WxUserBlocked => "WeChat blocked the login of this user",
             ErrorCode::WxRateLimited => "WeChat's login rate limit was reached; retry later",
             ErrorCode::WxUnavailable => "WeChat is unavailable; retry later",
-            ErrorCode::WxTimeout => "WeChat did not answer in time",
+            ErrorCode::WxTimeout => "WeChat did not answer in time; call wx.login() again",
             ErrorCode::WxBadResponse => "WeChat's answer could not be read",
             ErrorCode::WxConfigError => "WeChat rejected the mini program's AppID or AppSecret",
             ErrorCode::LoginRequired => "this API needs a login credential; call wx.login()",

@@ -137,6 +137,14 @@ impl WeChat {
                     tokio::spawn(async move {
                         let outcome = this.call_with_retry(&app_id, &app_secret, &code).await;
                         drop(permit);
+                        if outcome.as_ref().is_err_and(|e| !spends_code(*e)) {
+                            // WeChat did not take the code: callers waiting now share this
+                            // outcome, a later retry calls again.
+                            this.flights
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .remove(&key);
+                        }
                         let _ = tx.send(Some(outcome));
                     });
                     rx
@@ -298,6 +306,12 @@ enum Failure {
     Timeout,
     Unreachable,
     Unreadable,
+}
+
+/// Whether an outcome may have used up the code at WeChat, so that it is shared with every
+/// later login with the same code. Unreachable, -1 and 45011 mean WeChat did not take it.
+fn spends_code(error: ErrorCode) -> bool {
+    !matches!(error, ErrorCode::WxUnavailable | ErrorCode::WxRateLimited)
 }
 
 /// DESIGN.md section 6, for every errcode but -1 (retried once, then WX_UNAVAILABLE).

@@ -395,3 +395,20 @@ async fn without_login_paths_any_bound_request_carrying_the_code_is_a_login() {
     let r = env.http.get(env.url("/anything")).send().await.unwrap();
     assert_eq!(r.status(), 401, "no code: an ordinary bound request");
 }
+
+#[tokio::test]
+async fn a_code_wechat_did_not_take_can_be_tried_again_but_a_spent_one_cannot() {
+    let env = Env::start(Setup::default()).await;
+    // -1 twice: WeChat did not take the code; a retry calls WeChat again (and -1s again).
+    assert_eq!(login_status(&env, "errm1-mia_1").await.0, 503);
+    assert_eq!(login_status(&env, "errm1-mia_1").await.0, 503);
+    assert_eq!(env.sim.calls("errm1-mia_1"), 4);
+    // 45011 likewise.
+    assert_eq!(login_status(&env, "err45011-mia_2").await.0, 429);
+    assert_eq!(login_status(&env, "err45011-mia_2").await.0, 429);
+    assert_eq!(env.sim.calls("err45011-mia_2"), 2);
+    // 40029 is final: shared, WeChat is not asked twice.
+    assert_eq!(login_status(&env, "err40029-mia_3").await.0, 401);
+    assert_eq!(login_status(&env, "err40029-mia_3").await.0, 401);
+    assert_eq!(env.sim.calls("err40029-mia_3"), 1);
+}

@@ -7,6 +7,60 @@ use http::header::{COOKIE, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::uri::{PathAndQuery, Uri};
 
+/// Where a code or credential travels (body fields are read by the login flow itself).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Location {
+    Header,
+    Query,
+    Cookie,
+}
+
+impl From<wxgate_crds::plugin::AcceptIn> for Location {
+    fn from(l: wxgate_crds::plugin::AcceptIn) -> Self {
+        use wxgate_crds::plugin::AcceptIn;
+        match l {
+            AcceptIn::Header => Location::Header,
+            AcceptIn::Query => Location::Query,
+            AcceptIn::Cookie => Location::Cookie,
+        }
+    }
+}
+
+impl Location {
+    /// The location of a code, `None` for a body field.
+    pub fn of_code(l: wxgate_crds::plugin::CodeIn) -> Option<Self> {
+        use wxgate_crds::plugin::CodeIn;
+        match l {
+            CodeIn::Header => Some(Location::Header),
+            CodeIn::Query => Some(Location::Query),
+            CodeIn::Cookie => Some(Location::Cookie),
+            CodeIn::Body => None,
+        }
+    }
+}
+
+/// A parameter at a location.
+pub fn read<'a>(parts: &'a Parts, location: Location, name: &str) -> Found<'a> {
+    match location {
+        Location::Header => header(&parts.headers, name),
+        Location::Query => query(&parts.uri, name),
+        Location::Cookie => cookie(&parts.headers, name),
+    }
+}
+
+/// Removes a parameter from a location (every copy).
+pub fn remove(parts: &mut Parts, location: Location, name: &str) {
+    match location {
+        Location::Header => {
+            parts.headers.remove(name);
+        }
+        Location::Query => {
+            remove_query(parts, |n| n == name);
+        }
+        Location::Cookie => remove_cookie(&mut parts.headers, name),
+    }
+}
+
 /// What a location holds for one parameter name.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Found<'a> {

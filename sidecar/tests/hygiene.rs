@@ -219,14 +219,7 @@ async fn without_a_valid_config_every_route_is_503_and_not_ready() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
-    let metrics = http
-        .get(format!("http://{}/metrics", sidecar.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_at(&http, sidecar.admin).await;
     assert!(
         metrics.contains("wxgate_config_reloads_total{result=\"error\"} 1"),
         "{metrics}"
@@ -239,15 +232,7 @@ async fn admin_endpoints_live_on_the_admin_port_only() {
     let credential = env.login("dave_1").await;
     env.get_with("/orders", &credential).await;
     env.get_with("/orders", "bad").await;
-    let metrics = env
-        .http
-        .get(format!("{}/metrics", env.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = env.metrics().await;
     for needle in [
         "wxgate_requests_total{route=\"login\",outcome=\"forwarded\",code=\"\"} 1",
         "wxgate_requests_total{route=\"verify\",outcome=\"answered\",code=\"LOGIN_INVALID\"} 1",

@@ -88,15 +88,7 @@ async fn edits_under_load_fail_no_request_and_broken_edits_keep_the_last_good_co
         "{failed} requests failed during {reloads} reloads ({ok} succeeded)"
     );
     assert!(ok > 100, "load was applied: {ok}");
-    let metrics = env
-        .http
-        .get(format!("{}/metrics", env.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = env.metrics().await;
     assert!(
         metrics.contains("wxgate_config_reloads_total{result=\"error\"}"),
         "{metrics}"

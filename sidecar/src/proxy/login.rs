@@ -8,7 +8,6 @@ use http::{HeaderMap, Response};
 use http_body_util::Either;
 use hyper::body::Incoming;
 use tokio::sync::Mutex;
-use wxgate_crds::plugin::CodeIn;
 
 use super::handler::{Record, forward};
 use super::identity::{self, Identity};
@@ -17,7 +16,7 @@ use super::{RespBody, State, body, session};
 use crate::active::{Active, LoginPlugin};
 use crate::credential::{Claims, new_jti};
 use crate::error::ErrorCode;
-use crate::params::{self, Found};
+use crate::params::{self, Found, Location};
 use crate::wechat;
 
 /// Whether a bound request is a login: its path is in `login.paths`, or, without them, it
@@ -26,14 +25,8 @@ pub fn is_login(plugin: &LoginPlugin, path: &str, parts: &Parts) -> bool {
     if plugin.config.login_paths.is_some() {
         return plugin.is_login_path(path);
     }
-    let name = &plugin.config.code.name;
-    let found = match plugin.config.code.location {
-        CodeIn::Header => params::header(&parts.headers, name),
-        CodeIn::Query => params::query(&parts.uri, name),
-        CodeIn::Cookie => params::cookie(&parts.headers, name),
-        CodeIn::Body => Found::Absent,
-    };
-    found != Found::Absent
+    Location::of_code(plugin.config.code.location)
+        .is_some_and(|at| params::read(parts, at, &plugin.config.code.name) != Found::Absent)
 }
 
 pub async fn handle(
@@ -46,32 +39,19 @@ pub async fn handle(
     rec: &mut Record,
 ) -> Response<RespBody> {
     let name = plugin.config.code.name.as_str();
-    let (code, up_body) = match plugin.config.code.location {
-        CodeIn::Body => {
+    let (code, up_body) = match Location::of_code(plugin.config.code.location) {
+        None => {
             match take_from_body(&mut parts, body, name, state.limits.max_login_body_bytes).await {
                 Ok((code, rest)) => (code, body::full_up(rest)),
                 Err(e) => return rec.reject(e),
             }
         }
-        location => {
-            let found = match location {
-                CodeIn::Header => params::header(&parts.headers, name),
-                CodeIn::Query => params::query(&parts.uri, name),
-                _ => params::cookie(&parts.headers, name),
-            };
-            let Found::One(code) = found else {
+        Some(at) => {
+            let Found::One(code) = params::read(&parts, at, name) else {
                 return rec.reject(ErrorCode::BadLoginRequest);
             };
             let code = code.into_owned();
-            match location {
-                CodeIn::Header => {
-                    parts.headers.remove(name);
-                }
-                CodeIn::Query => {
-                    params::remove_query(&mut parts, |n| n == name);
-                }
-                _ => params::remove_cookie(&mut parts.headers, name),
-            }
+            params::remove(&mut parts, at, name);
             (code, body::stream_up(body, state.limits.max_body_bytes))
         }
     };

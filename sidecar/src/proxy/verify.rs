@@ -6,7 +6,6 @@ use http::request::Parts;
 use http_body_util::Either;
 use hyper::body::Incoming;
 use tokio::sync::Mutex;
-use wxgate_crds::plugin::AcceptIn;
 
 use super::handler::{Record, forward};
 use super::identity::{self, Identity};
@@ -16,7 +15,7 @@ use super::{RespBody, State, body, session};
 use crate::active::{Active, LoginPlugin};
 use crate::credential::{Claims, Rejection, new_jti};
 use crate::error::ErrorCode;
-use crate::params::{self, Found};
+use crate::params::{self, Found, Location};
 
 pub async fn handle(
     state: &State,
@@ -29,11 +28,8 @@ pub async fn handle(
 ) -> Response<RespBody> {
     let s = &plugin.config.session;
     let name = s.name.as_str();
-    let found = match s.accept_in {
-        AcceptIn::Header => params::header(&parts.headers, name),
-        AcceptIn::Cookie => params::cookie(&parts.headers, name),
-        AcceptIn::Query => params::query(&parts.uri, name),
-    };
+    let at = Location::from(s.accept_in);
+    let found = params::read(&parts, at, name);
     let now = unix_now();
     let verified = match found {
         Found::Absent => Err(("missing", ErrorCode::LoginRequired)),
@@ -56,15 +52,7 @@ pub async fn handle(
     };
     rec.openid = Some(claims.openid.clone());
     // The credential is for the sidecar: the app never sees it.
-    match s.accept_in {
-        AcceptIn::Header => {
-            parts.headers.remove(name);
-        }
-        AcceptIn::Cookie => params::remove_cookie(&mut parts.headers, name),
-        AcceptIn::Query => {
-            params::remove_query(&mut parts, |n| n == name);
-        }
-    }
+    params::remove(&mut parts, at, name);
     let id = Identity {
         openid: &claims.openid,
         unionid: claims.unionid.as_deref(),

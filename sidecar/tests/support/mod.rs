@@ -190,6 +190,11 @@ impl Env {
         r.headers()["user_session"].to_str().unwrap().to_owned()
     }
 
+    /// The admin port's /metrics text.
+    pub async fn metrics(&self) -> String {
+        metrics_at(&self.http, self.sidecar.admin).await
+    }
+
     /// A GET with a credential in the `user_session` header; returns (status, echo or error JSON, headers).
     pub async fn get_with(
         &self,
@@ -236,6 +241,17 @@ pub async fn start_sidecar(
     .collect();
     argv.extend(extra.iter().cloned());
     start(Args::parse_from(argv)).await.unwrap()
+}
+
+/// The /metrics text of an admin port.
+pub async fn metrics_at(http: &reqwest::Client, admin: SocketAddr) -> String {
+    http.get(format!("http://{admin}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// A sealer with the test key, to mint credentials the sidecar must accept or refuse.

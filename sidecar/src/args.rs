@@ -39,6 +39,9 @@ pub struct Args {
     /// In a cluster: the namespace of the ConfigMap (default: the pod's).
     #[arg(long, env = "WXGATE_NAMESPACE")]
     pub namespace: Option<String>,
+    /// Outside a pod: the kubeconfig to reach the cluster with (in a pod: the service account).
+    #[arg(long, env = "WXGATE_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
     /// In a cluster: where Secret wxgate-<service> is mounted.
     #[arg(
         long,

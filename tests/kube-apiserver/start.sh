@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Starts the real kube-apiserver (etcd embedded) in the background and returns once it is ready.
+# Starts the real kube-apiserver (etcd embedded) in the background and returns once it is ready,
+# then the kube-controller-manager's garbage-collector and namespace controllers beside it (so
+# owner references and namespace deletion behave as in a cluster).
 #   tests/kube-apiserver/start.sh DIR
-# Leaves DIR/kubeconfig (admin), DIR/pid and DIR/log. Builds the harness first if needed.
+# Leaves DIR/kubeconfig (admin), DIR/pid, DIR/log, DIR/kcm.pid and DIR/kcm.log. Builds the
+# harness first if needed.
 set -euo pipefail
 dir=${1:?usage: start.sh DIR}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -14,7 +17,13 @@ rm -rf "$dir/etcd" "$dir/ready"
 nohup "$bin" --dir "$dir" --no-stdin-watch < /dev/null > "$dir/log" 2>&1 &
 echo $! > "$dir/pid"
 for _ in $(seq 240); do
-  [ -f "$dir/ready" ] && { echo "kube-apiserver ready: KUBECONFIG=$dir/kubeconfig"; exit 0; }
+  if [ -f "$dir/ready" ]; then
+    nohup "$bin" kcm --kubeconfig="$dir/kubeconfig" --controllers=garbage-collector-controller,namespace-controller \
+      --leader-elect=false --secure-port=0 --use-service-account-credentials=false < /dev/null > "$dir/kcm.log" 2>&1 &
+    echo $! > "$dir/kcm.pid"
+    echo "kube-apiserver ready: KUBECONFIG=$dir/kubeconfig"
+    exit 0
+  fi
   kill -0 "$(cat "$dir/pid")" 2>/dev/null || { echo "start.sh: the harness exited; log:" >&2; tail -40 "$dir/log" >&2; exit 1; }
   sleep 0.5
 done

@@ -2,11 +2,14 @@
 # Stops a harness started by start.sh DIR (SIGTERM, then SIGKILL after 20 s).
 set -euo pipefail
 dir=${1:?usage: stop.sh DIR}
-[ -f "$dir/pid" ] || exit 0
-pid=$(cat "$dir/pid")
-if kill -0 "$pid" 2>/dev/null; then
-  kill "$pid"
-  for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-  kill -9 "$pid" 2>/dev/null || true
-fi
-rm -f "$dir/pid" "$dir/ready"
+for f in kcm.pid pid; do
+  [ -f "$dir/$f" ] || continue
+  pid=$(cat "$dir/$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid"
+    for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$dir/$f"
+done
+rm -f "$dir/ready"

@@ -1,1 +1,220 @@
+//! Helpers for wxgate's end-to-end tests against a real kube-apiserver.
+//!
+//! [`cluster`] gives a client for the harness: from `WXGATE_E2E_KUBECONFIG` (or `KUBECONFIG`)
+//! when the test command started it, else by starting `tests/kube-apiserver/start.sh` once per
+//! test binary. Each test works in its own namespace ([`TestNamespace`]).
 
+#![allow(clippy::unwrap_used)] // test support: a panic is the failure report
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::GroupVersionKind;
+use kube::discovery::{ApiCapabilities, ApiResource, Scope};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Client, Config, Discovery};
+use tokio::sync::OnceCell;
+
+/// Field manager of objects the tests apply.
+pub const MANAGER: &str = "wxgate-e2e";
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+static KUBECONFIG: OnceCell<PathBuf> = OnceCell::const_new();
+
+/// Path of the harness's admin kubeconfig, starting the harness if no one did.
+pub async fn kubeconfig() -> PathBuf {
+    KUBECONFIG
+        .get_or_init(|| async {
+            for var in ["WXGATE_E2E_KUBECONFIG", "KUBECONFIG"] {
+                if let Some(p) = std::env::var_os(var).filter(|p| !p.is_empty()) {
+                    return PathBuf::from(p);
+                }
+            }
+            // Nobody started it: start one for this test binary. It lives until the machine
+            // cleans its temp folder; `tests/kube-apiserver/stop.sh DIR` stops it.
+            let dir = std::env::temp_dir().join(format!("wxgate-e2e-{}", std::process::id()));
+            let status = std::process::Command::new("bash")
+                .arg(repo_root().join("tests/kube-apiserver/start.sh"))
+                .arg(&dir)
+                .status()
+                .expect("bash runs");
+            assert!(
+                status.success(),
+                "could not start the kube-apiserver harness (see above)"
+            );
+            dir.join("kubeconfig")
+        })
+        .await
+        .clone()
+}
+
+/// A client with the harness's admin credentials.
+pub async fn client() -> Client {
+    client_for(&kubeconfig().await).await
+}
+
+pub async fn client_for(kubeconfig: &Path) -> Client {
+    let kc = Kubeconfig::read_from(kubeconfig).unwrap();
+    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    Client::try_from(config).unwrap()
+}
+
+static CRDS: OnceCell<()> = OnceCell::const_new();
+
+/// Applies the CRDs from the chart (as committed) once, and waits until they are Established.
+pub async fn install_crds(client: &Client) {
+    CRDS.get_or_init(|| async {
+        let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+        for file in ["gatewayplugins.yaml", "pluginbindings.yaml"] {
+            let path = repo_root()
+                .join(wxgate_crds::crd::CHART_TEMPLATES_DIR)
+                .join(file);
+            let crd: CustomResourceDefinition =
+                serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let name = crd.metadata.name.clone().unwrap();
+            api.patch(
+                &name,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(&crd),
+            )
+            .await
+            .unwrap();
+            within(
+                Duration::from_secs(30),
+                await_condition(api.clone(), &name, conditions::is_crd_established()),
+            )
+            .await
+            .unwrap();
+        }
+    })
+    .await;
+}
+
+/// Awaits a future, failing the test after `limit`.
+pub async fn within<F: std::future::Future>(limit: Duration, f: F) -> F::Output {
+    tokio::time::timeout(limit, f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {limit:?}"))
+}
+
+/// A namespace of one test, named `wxgate-e2e-<random>`.
+pub struct TestNamespace {
+    pub name: String,
+    pub client: Client,
+}
+
+impl TestNamespace {
+    pub async fn new(client: &Client) -> Self {
+        let name = format!("wxgate-e2e-{:08x}", rand::random::<u32>());
+        let ns: Namespace =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
+        Self {
+            name,
+            client: client.clone(),
+        }
+    }
+
+    /// Server-side applies every document of a YAML text into this namespace (documents may
+    /// name none), as `manager`; returns the first error the server gives.
+    pub async fn apply_yaml(
+        &self,
+        yaml: &str,
+        manager: &str,
+    ) -> Result<Vec<DynamicObject>, kube::Error> {
+        let discovery = Discovery::new(self.client.clone()).run().await?;
+        let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(yaml).unwrap();
+        let mut applied = Vec::new();
+        for doc in docs.into_iter().filter(|d| !d.is_null()) {
+            let mut obj: DynamicObject = serde_json::from_value(doc).unwrap();
+            let tm = obj.types.clone().unwrap();
+            let gvk = GroupVersionKind::try_from(&tm).unwrap();
+            let (ar, caps) = discovery
+                .resolve_gvk(&gvk)
+                .unwrap_or_else(|| panic!("{gvk:?} is not served"));
+            obj.metadata.namespace = Some(self.name.clone());
+            let api = self.api(&ar, &caps);
+            let name = obj.metadata.name.clone().unwrap();
+            applied.push(
+                api.patch(
+                    &name,
+                    &PatchParams::apply(manager).force(),
+                    &Patch::Apply(&obj),
+                )
+                .await?,
+            );
+        }
+        Ok(applied)
+    }
+
+    fn api(&self, ar: &ApiResource, caps: &ApiCapabilities) -> Api<DynamicObject> {
+        match caps.scope {
+            Scope::Namespaced => Api::namespaced_with(self.client.clone(), &self.name, ar),
+            Scope::Cluster => Api::all_with(self.client.clone(), ar),
+        }
+    }
+
+    /// A typed API in this namespace.
+    pub fn typed<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &self.name)
+    }
+}
+
+/// Runs kubectl (from PATH, else the one `tests/install-helm.sh` installs) against the harness
+/// with a fresh discovery cache; returns stdout, failing the test on a non-zero exit.
+pub async fn kubectl(args: &[&str]) -> String {
+    let kubeconfig = kubeconfig().await;
+    let bin = if std::process::Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_ok()
+    {
+        PathBuf::from("kubectl")
+    } else {
+        let out = std::process::Command::new("bash")
+            .arg(repo_root().join("tests/install-helm.sh"))
+            .output()
+            .unwrap();
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()).join("kubectl/kubectl")
+    };
+    let cache = std::env::temp_dir().join(format!(
+        "wxgate-e2e-kubectl-cache-{:08x}",
+        rand::random::<u32>()
+    ));
+    let out = std::process::Command::new(bin)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .args(args)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&cache);
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}

@@ -183,6 +183,13 @@ impl TestNamespace {
 /// Runs kubectl (from PATH, else the one `tests/install-helm.sh` installs) against the harness
 /// with a fresh discovery cache; returns stdout, failing the test on a non-zero exit.
 pub async fn kubectl(args: &[&str]) -> String {
+    let (ok, out, err) = kubectl_status(args).await;
+    assert!(ok, "kubectl {args:?}: {err}");
+    out
+}
+
+/// Runs kubectl like [`kubectl`] and returns (success, stdout, stderr).
+pub async fn kubectl_status(args: &[&str]) -> (bool, String, String) {
     let kubeconfig = kubeconfig().await;
     let bin = if std::process::Command::new("kubectl")
         .arg("version")
@@ -211,10 +218,24 @@ pub async fn kubectl(args: &[&str]) -> String {
         .output()
         .unwrap();
     let _ = std::fs::remove_dir_all(&cache);
-    assert!(
+    (
         out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A token for a ServiceAccount of a namespace (TokenRequest), creating the account.
+pub async fn service_account_token(ns: &TestNamespace, name: &str) -> String {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let sa = format!("apiVersion: v1\nkind: ServiceAccount\nmetadata: {{ name: {name} }}\n");
+    ns.apply_yaml(&sa, MANAGER).await.unwrap();
+    let api: Api<ServiceAccount> = ns.typed();
+    let request = serde_json::json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"audiences": [], "expirationSeconds": 3600}});
+    let issued: TokenRequest = api
+        .create_subresource("token", name, &PostParams::default(), &request)
+        .await
+        .unwrap();
+    issued.status.unwrap().token
 }

@@ -241,3 +241,32 @@ async fn the_harness_is_a_real_versioned_api_server_with_garbage_collection() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn rbac_is_enforced_for_a_service_account_token() {
+    let client = client().await;
+    let ns = TestNamespace::new(&client).await;
+    let token = service_account_token(&ns, "app").await;
+    ns.apply_yaml(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: { name: read-cm }\nrules: [ { apiGroups: [\"\"], resources: [configmaps], verbs: [get, list, watch] } ]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: { name: app-read-cm }\nroleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: read-cm }\nsubjects: [ { kind: ServiceAccount, name: app } ]\n",
+        MANAGER,
+    )
+    .await
+    .unwrap();
+    let can = |verb: &'static str, resource: &'static str| {
+        let (ns, token) = (ns.name.clone(), token.clone());
+        async move {
+            let (ok, out, _) = kubectl_status(&[
+                "auth", "can-i", verb, resource, "-n", &ns, "--token", &token,
+            ])
+            .await;
+            (ok, out.trim().to_owned())
+        }
+    };
+    assert_eq!(can("list", "configmaps").await, (true, "yes".to_owned()));
+    assert_eq!(can("list", "secrets").await, (false, "no".to_owned()));
+    assert_eq!(can("create", "configmaps").await, (false, "no".to_owned()));
+    // And the server refuses the request itself, not only the review.
+    let (ok, _, err) = kubectl_status(&["get", "secrets", "-n", &ns.name, "--token", &token]).await;
+    assert!(!ok && err.contains("Forbidden"), "{err}");
+}

@@ -383,6 +383,18 @@ pub enum TagIn {
 }
 
 impl GatewayPluginSpec {
+    /// Names of the Secrets (in the plugin's namespace) this plugin reads, given its name: the
+    /// credentials Secret and the key ring `<name>-credential-keys`.
+    pub fn referenced_secrets(&self, plugin_name: &str) -> Vec<String> {
+        match &self.wechat_mp_login {
+            Some(login) => vec![
+                login.credentials_secret_ref.name.clone(),
+                crate::keys::key_ring_secret_name(plugin_name),
+            ],
+            None => Vec::new(),
+        }
+    }
+
     /// Every problem the schema cannot express (or that a manifest read without an API server
     /// may carry), each with its field path.
     pub fn validate(&self) -> Vec<FieldError> {

@@ -1,9 +1,42 @@
-//! wxgate-operator: not built yet (see the operator issue). It exits with an error so nothing
-//! mistakes it for a working operator.
+//! `wxgate-operator`: see `wxgate-operator --help`.
 
 use std::process::ExitCode;
 
-fn main() -> ExitCode {
-    eprintln!("wxgate-operator is not built yet: it arrives with the operator issue");
-    ExitCode::from(2)
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use wxgate_operator::args::{Args, LogFormat};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = EnvFilter::try_new(&args.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    match args.log_format {
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_env_filter(filter)
+            .init(),
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+    }
+    let running = match wxgate_operator::run::start(args).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            return ExitCode::from(64);
+        }
+    };
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            return ExitCode::FAILURE;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+    running.stop().await;
+    ExitCode::SUCCESS
 }

@@ -177,8 +177,9 @@ pub fn render(service: &ServiceRef, inputs: Inputs<'_>) -> Result<Rendered, Vec<
     Ok(Rendered { config, secret })
 }
 
-/// One plugin's settings and, for a login plugin, its secret material.
-fn render_plugin(
+/// One plugin's settings and, for a login plugin, its secret material; or every problem with
+/// its spec and Secrets.
+pub fn render_plugin(
     plugin: &GatewayPlugin,
     secrets: &[Secret],
 ) -> Result<(RenderedPlugin, Option<PluginSecret>), Vec<Problem>> {

@@ -1,0 +1,42 @@
+//! Command line and environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// wxgate operator: renders GatewayPlugins and PluginBindings into the config of each bound
+/// Service's sidecars and manages credential keys.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "wxgate-operator", version)]
+pub struct Args {
+    /// Outside a pod: the kubeconfig to use (in a pod: the service account).
+    #[arg(long, env = "WXGATE_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// /healthz, /ready, /metrics.
+    #[arg(
+        long,
+        env = "WXGATE_OPERATOR_ADMIN_LISTEN",
+        default_value = "0.0.0.0:8080"
+    )]
+    pub admin_listen: SocketAddr,
+    /// Seconds in a day of `keyRotationDays`. Only tests shorten it.
+    #[arg(long, env = "WXGATE_ROTATION_DAY_SECONDS", default_value_t = 86_400)]
+    pub rotation_day_seconds: i64,
+    /// How long a new credential key is verify-only before it signs, in seconds (time for every
+    /// sidecar to receive it; kubelet refreshes mounted Secrets within about a minute).
+    #[arg(long, env = "WXGATE_KEY_PROPAGATION_SECONDS", default_value_t = 600)]
+    pub key_propagation_seconds: i64,
+    /// Log format.
+    #[arg(long, env = "WXGATE_OPERATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+    /// Log filter (tracing EnvFilter syntax).
+    #[arg(long, env = "WXGATE_OPERATOR_LOG", default_value = "info")]
+    pub log: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}

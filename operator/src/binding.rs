@@ -1,0 +1,338 @@
+//! The binding controller: everything is decided per bound Service. A change to any binding,
+//! plugin, Secret or Service reaches every binding of the affected Services, which renders the
+//! Service's config with the shared `render` function, writes ConfigMap and Secret
+//! `wxgate-<service>` (owned by all of the Service's bindings, so garbage collection removes them
+//! with the last one) and sets each binding's conditions.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+use wxgate_crds::conditions::{
+    ACCEPTED, PROGRAMMED, REASON_ACCEPTED, REASON_PROGRAMMED, REASON_RESOLVED,
+    REASON_SERVICE_NOT_FOUND, RESOLVED_REFS,
+};
+use wxgate_crds::problem::{Kind, Problem, Reason};
+use wxgate_crds::render::{
+    self, CONFIG_ENTRY, Inputs, SECRET_ENTRY, ServiceRef, rendered_object_name,
+};
+use wxgate_crds::{GatewayPlugin, PluginBinding, key_of, name_of, namespace_of};
+
+use crate::status::{Cond, merge};
+use crate::{Context, Error, FIELD_MANAGER, MANAGED_BY, SERVICE_LABEL};
+
+pub const CONTROLLER: &str = "binding";
+
+/// Resync period: drift the watches missed is corrected within it.
+const RESYNC: Duration = Duration::from_secs(300);
+
+pub async fn reconcile(binding: Arc<PluginBinding>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let service = service_of(&binding);
+    reconcile_service(&service, &ctx).await?;
+    // A binding moved to another Service may have left a config behind there.
+    for stale in stale_services(&binding, &service, &ctx).await? {
+        reconcile_service(&stale, &ctx).await?;
+    }
+    ctx.metrics.reconciled(CONTROLLER, started.elapsed());
+    Ok(Action::requeue(RESYNC))
+}
+
+pub fn service_of(binding: &PluginBinding) -> ServiceRef {
+    ServiceRef::new(
+        namespace_of(&binding.metadata),
+        &binding.spec.target_ref.name,
+    )
+}
+
+/// Services whose rendered objects list this binding as an owner but which it no longer targets.
+async fn stale_services(
+    binding: &PluginBinding,
+    current: &ServiceRef,
+    ctx: &Context,
+) -> Result<Vec<ServiceRef>, Error> {
+    let Some(uid) = binding.metadata.uid.as_deref() else {
+        return Ok(Vec::new());
+    };
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &current.namespace);
+    let managed = ListParams::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1));
+    Ok(api
+        .list_metadata(&managed)
+        .await?
+        .items
+        .into_iter()
+        .filter(|cm| cm.owner_references().iter().any(|o| o.uid == uid))
+        .filter_map(|cm| cm.labels().get(SERVICE_LABEL).cloned())
+        .filter(|name| *name != current.name)
+        .map(|name| ServiceRef::new(&current.namespace, name))
+        .collect())
+}
+
+/// Renders one Service and writes its config and its bindings' status.
+pub async fn reconcile_service(service: &ServiceRef, ctx: &Context) -> Result<(), Error> {
+    let mut bindings: Vec<PluginBinding> = ctx
+        .bindings
+        .state()
+        .iter()
+        .filter(|b| service_of(b) == *service && b.meta().deletion_timestamp.is_none())
+        .map(|b| (**b).clone())
+        .collect();
+    bindings.sort_by(|a, b| name_of(&a.metadata).cmp(name_of(&b.metadata)));
+    let name = rendered_object_name(&service.name);
+    let configmaps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &service.namespace);
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &service.namespace);
+    if bindings.is_empty() {
+        for result in [
+            configmaps
+                .delete(&name, &DeleteParams::default())
+                .await
+                .map(|_| ()),
+            secrets
+                .delete(&name, &DeleteParams::default())
+                .await
+                .map(|_| ()),
+        ] {
+            match result {
+                Ok(()) | Err(kube::Error::Api(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        return Ok(());
+    }
+
+    let plugins: Vec<GatewayPlugin> = ctx
+        .plugins
+        .state()
+        .iter()
+        .filter(|p| namespace_of(&p.metadata) == service.namespace)
+        .map(|p| (**p).clone())
+        .collect();
+    let wanted: BTreeSet<&str> = bindings
+        .iter()
+        .map(|b| b.spec.plugin_ref.name.as_str())
+        .collect();
+    let referenced: Vec<String> = plugins
+        .iter()
+        .filter(|p| wanted.contains(name_of(&p.metadata)))
+        .flat_map(|p| p.spec.referenced_secrets(name_of(&p.metadata)))
+        .collect();
+    let found_secrets = ctx.secrets(&service.namespace, referenced).await?;
+    let service_exists = Api::<Service>::namespaced(ctx.client.clone(), &service.namespace)
+        .get_opt(&service.name)
+        .await?
+        .is_some();
+
+    let rendered = render::render(
+        service,
+        Inputs {
+            plugins: &plugins,
+            bindings: &bindings,
+            secrets: &found_secrets,
+        },
+    );
+    let outcome = match rendered {
+        Ok(r) if service_exists => {
+            let owners: Vec<OwnerReference> = bindings.iter().filter_map(owner_ref).collect();
+            let meta = ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(service.namespace.clone()),
+                labels: Some(BTreeMap::from([
+                    (MANAGED_BY.0.into(), MANAGED_BY.1.into()),
+                    (SERVICE_LABEL.into(), service.name.clone()),
+                ])),
+                owner_references: Some(owners),
+                ..ObjectMeta::default()
+            };
+            let cm = ConfigMap {
+                metadata: meta.clone(),
+                data: Some(BTreeMap::from([(
+                    CONFIG_ENTRY.to_owned(),
+                    serde_json::to_string(&r.config)?,
+                )])),
+                ..ConfigMap::default()
+            };
+            let secret = Secret {
+                metadata: meta,
+                type_: Some("Opaque".into()),
+                data: Some(BTreeMap::from([(
+                    SECRET_ENTRY.to_owned(),
+                    ByteString(serde_json::to_vec(&r.secret)?),
+                )])),
+                ..Secret::default()
+            };
+            let apply = PatchParams::apply(FIELD_MANAGER).force();
+            secrets
+                .patch(&name, &apply, &Patch::Apply(&typed(secret)))
+                .await?;
+            configmaps
+                .patch(&name, &apply, &Patch::Apply(&typed(cm)))
+                .await?;
+            Outcome::Programmed(r.config.version)
+        }
+        Ok(_) => Outcome::NoService,
+        Err(problems) => Outcome::Problems(problems),
+    };
+    for binding in &bindings {
+        write_status(binding, &conditions(binding, service, &outcome), ctx).await?;
+    }
+    Ok(())
+}
+
+/// A typed object with apiVersion and kind set, as server-side apply wants.
+fn typed<K: Resource<DynamicType = ()> + serde::Serialize>(obj: K) -> serde_json::Value {
+    let mut v = serde_json::to_value(&obj).unwrap_or_default();
+    v["apiVersion"] = K::api_version(&()).into();
+    v["kind"] = K::kind(&()).into();
+    v
+}
+
+fn owner_ref(binding: &PluginBinding) -> Option<OwnerReference> {
+    Some(OwnerReference {
+        api_version: PluginBinding::api_version(&()).into_owned(),
+        kind: PluginBinding::kind(&()).into_owned(),
+        name: binding.metadata.name.clone()?,
+        uid: binding.metadata.uid.clone()?,
+        controller: None,
+        block_owner_deletion: None,
+    })
+}
+
+enum Outcome {
+    Programmed(String),
+    NoService,
+    Problems(Vec<Problem>),
+}
+
+/// The three conditions of one binding of the Service.
+fn conditions(binding: &PluginBinding, service: &ServiceRef, outcome: &Outcome) -> Vec<Cond> {
+    let me = key_of(&binding.metadata);
+    let plugin = format!("{}/{}", service.namespace, binding.spec.plugin_ref.name);
+    let none: Vec<Problem> = Vec::new();
+    let problems = match outcome {
+        Outcome::Problems(p) => p,
+        _ => &none,
+    };
+    let mine: Vec<&Problem> = problems
+        .iter()
+        .filter(|p| p.kind == Kind::PluginBinding && p.object == me)
+        .collect();
+    let spec_problems: Vec<&&Problem> = mine
+        .iter()
+        .filter(|p| matches!(p.reason, Reason::InvalidSpec | Reason::Conflict))
+        .collect();
+    let accepted = match spec_problems.first() {
+        Some(p) => Cond::new(
+            ACCEPTED,
+            false,
+            p.reason.as_str(),
+            describe(spec_problems.iter().map(|p| **p)),
+        ),
+        None => Cond::new(ACCEPTED, true, REASON_ACCEPTED, "the spec is valid"),
+    };
+    let ref_problems: Vec<&Problem> = problems
+        .iter()
+        .filter(|p| {
+            (p.kind == Kind::PluginBinding && p.object == me && p.reason == Reason::PluginNotFound)
+                || (p.kind == Kind::GatewayPlugin && p.object == plugin)
+        })
+        .collect();
+    let resolved = match (ref_problems.first(), outcome) {
+        (Some(p), _) => Cond::new(
+            RESOLVED_REFS,
+            false,
+            p.reason.as_str(),
+            describe(ref_problems.iter().copied()),
+        ),
+        (None, Outcome::NoService) => Cond::new(
+            RESOLVED_REFS,
+            false,
+            REASON_SERVICE_NOT_FOUND,
+            format!("Service {service} not found"),
+        ),
+        (None, _) => Cond::new(
+            RESOLVED_REFS,
+            true,
+            REASON_RESOLVED,
+            format!("GatewayPlugin {plugin}, its Secrets and Service {service} exist"),
+        ),
+    };
+    let name = rendered_object_name(&service.name);
+    let programmed = match outcome {
+        Outcome::Programmed(version) => Cond::new(
+            PROGRAMMED,
+            true,
+            REASON_PROGRAMMED,
+            format!(
+                "config {version} written to ConfigMap and Secret {}/{name}",
+                service.namespace
+            ),
+        ),
+        Outcome::NoService => Cond::new(
+            PROGRAMMED,
+            false,
+            REASON_SERVICE_NOT_FOUND,
+            format!("Service {service} not found; nothing written"),
+        ),
+        Outcome::Problems(problems) => {
+            let reason = if !mine.is_empty() || !ref_problems.is_empty() {
+                (mine.first().copied().or(ref_problems.first().copied()))
+                    .map_or("Invalid", |p| p.reason.as_str())
+            } else {
+                "OtherBindingInvalid"
+            };
+            Cond::new(
+                PROGRAMMED,
+                false,
+                reason,
+                format!(
+                    "the config of Service {service} is not updated (the last good one stays): {}",
+                    describe(problems.iter())
+                ),
+            )
+        }
+    };
+    vec![accepted, resolved, programmed]
+}
+
+fn describe<'a>(problems: impl Iterator<Item = &'a Problem>) -> String {
+    problems
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+async fn write_status(
+    binding: &PluginBinding,
+    wanted: &[Cond],
+    ctx: &Context,
+) -> Result<(), Error> {
+    let status = binding.status.clone().unwrap_or_default();
+    let Some(conditions) = merge(
+        &status.conditions,
+        wanted,
+        binding.metadata.generation,
+        status.observed_generation,
+    ) else {
+        return Ok(());
+    };
+    let api: Api<PluginBinding> =
+        Api::namespaced(ctx.client.clone(), namespace_of(&binding.metadata));
+    let patch = serde_json::json!({
+        "apiVersion": PluginBinding::api_version(&()),
+        "kind": PluginBinding::kind(&()),
+        "status": {"observedGeneration": binding.metadata.generation, "conditions": conditions},
+    });
+    api.patch_status(
+        name_of(&binding.metadata),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}

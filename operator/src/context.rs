@@ -1,0 +1,70 @@
+//! What both controllers share, and their error type.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::Store;
+use kube::{Api, Client};
+use wxgate_crds::{GatewayPlugin, PluginBinding};
+
+use crate::keys::Schedule;
+use crate::metrics::Metrics;
+
+pub struct Context {
+    pub client: Client,
+    pub plugins: Store<GatewayPlugin>,
+    pub bindings: Store<PluginBinding>,
+    pub schedule: Schedule,
+    pub metrics: Arc<Metrics>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl Error {
+    /// A short label for the failures metric.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Kube(kube::Error::Api(e)) if e.code == 409 => "conflict",
+            Error::Kube(kube::Error::Api(e)) if e.code == 403 => "forbidden",
+            Error::Kube(_) => "api",
+            Error::Json(_) => "json",
+        }
+    }
+}
+
+impl Context {
+    /// The Secrets of a namespace with these names that exist (read one by one: the operator
+    /// never lists Secrets).
+    pub async fn secrets(
+        &self,
+        namespace: &str,
+        names: impl IntoIterator<Item = String>,
+    ) -> Result<Vec<Secret>, Error> {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let mut found = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for name in names {
+            if seen.insert(name.clone())
+                && let Some(s) = api.get_opt(&name).await?
+            {
+                found.push(s);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Retry with a short backoff after an error.
+    pub fn error_policy(&self, controller: &'static str, error: &Error) -> Action {
+        tracing::warn!(controller, error = %error, "reconcile failed");
+        self.metrics.failure(controller, error.metric_label());
+        Action::requeue(Duration::from_secs(5))
+    }
+}

@@ -1,0 +1,190 @@
+//! The plugin controller: a GatewayPlugin's `Ready` condition (spec valid, Secrets and keys
+//! present) and, for login plugins, its credential key ring (created and rotated).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+use wxgate_crds::conditions::{READY, REASON_RESOLVED};
+use wxgate_crds::keys::{ACTIVE_ENTRY, key_ring_secret_name};
+use wxgate_crds::render::render_plugin;
+use wxgate_crds::{GatewayPlugin, name_of, namespace_of};
+
+use crate::keys::{Policy, Ring, RingState, STATE_ANNOTATION, step};
+use crate::status::{Cond, merge};
+use crate::{Context, Error, FIELD_MANAGER, MANAGED_BY};
+
+pub const CONTROLLER: &str = "plugin";
+
+/// Re-check at least this often (Secrets the operator does not watch may change).
+const RESYNC: Duration = Duration::from_secs(300);
+
+pub async fn reconcile(plugin: Arc<GatewayPlugin>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let (ns, name) = (namespace_of(&plugin.metadata), name_of(&plugin.metadata));
+    let mut next = RESYNC;
+    if let Some(login) = &plugin.spec.wechat_mp_login
+        && plugin.spec.validate().is_empty()
+    {
+        let policy = Policy {
+            rotation_days: login.session.key_rotation_days,
+            ttl_minutes: login.session.ttl_minutes,
+        };
+        next = next.min(ensure_key_ring(&plugin, policy, &ctx).await?);
+    }
+    let secrets = ctx
+        .secrets(ns, plugin.spec.referenced_secrets(name))
+        .await?;
+    let ready = match render_plugin(&plugin, &secrets) {
+        Ok(_) => Cond::new(
+            READY,
+            true,
+            REASON_RESOLVED,
+            "the spec is valid and its Secrets and keys exist",
+        ),
+        Err(problems) => Cond::new(
+            READY,
+            false,
+            problems[0].reason.as_str(),
+            problems
+                .iter()
+                .map(|p| format!("{} ({}): {}", p.field, p.reason, p.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+    };
+    let status = plugin.status.clone().unwrap_or_default();
+    if let Some(conditions) = merge(
+        &status.conditions,
+        &[ready],
+        plugin.metadata.generation,
+        status.observed_generation,
+    ) {
+        let api: Api<GatewayPlugin> = Api::namespaced(ctx.client.clone(), ns);
+        let patch = serde_json::json!({
+            "apiVersion": GatewayPlugin::api_version(&()),
+            "kind": GatewayPlugin::kind(&()),
+            "status": {"observedGeneration": plugin.metadata.generation, "conditions": conditions},
+        });
+        api.patch_status(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    }
+    ctx.metrics.reconciled(CONTROLLER, started.elapsed());
+    Ok(Action::requeue(next))
+}
+
+/// Creates or advances the operator's key ring; a user's own key ring is left alone. Returns
+/// the time until the next stage.
+async fn ensure_key_ring(
+    plugin: &GatewayPlugin,
+    policy: Policy,
+    ctx: &Context,
+) -> Result<Duration, Error> {
+    let (ns, name) = (namespace_of(&plugin.metadata), name_of(&plugin.metadata));
+    let ring_name = key_ring_secret_name(name);
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let existing = api.get_opt(&ring_name).await?;
+    let managed = |s: &Secret| {
+        s.labels()
+            .get(MANAGED_BY.0)
+            .is_some_and(|v| v == MANAGED_BY.1)
+    };
+    if existing.as_ref().is_some_and(|s| !managed(s)) {
+        return Ok(RESYNC);
+    }
+    let current = existing.as_ref().and_then(read_ring);
+    let now = jiff::Timestamp::now().as_second();
+    let (ring, next) = step(current.clone(), policy, ctx.schedule, now, new_key);
+    if current.as_ref() != Some(&ring) {
+        let mut data: BTreeMap<String, ByteString> = ring
+            .keys
+            .iter()
+            .map(|(k, v)| (k.clone(), ByteString(v.clone())))
+            .collect();
+        data.insert(
+            ACTIVE_ENTRY.into(),
+            ByteString(ring.active.clone().into_bytes()),
+        );
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some(ring_name.clone()),
+                namespace: Some(ns.to_owned()),
+                labels: Some(BTreeMap::from([
+                    (MANAGED_BY.0.into(), MANAGED_BY.1.into()),
+                    ("wxgate.dev/plugin".into(), name.to_owned()),
+                ])),
+                annotations: Some(BTreeMap::from([(
+                    STATE_ANNOTATION.into(),
+                    serde_json::to_string(&ring.state)?,
+                )])),
+                owner_references: plugin_owner(plugin).map(|o| vec![o]),
+                ..ObjectMeta::default()
+            },
+            type_: Some("Opaque".into()),
+            data: Some(data),
+            ..Secret::default()
+        };
+        let mut body = serde_json::to_value(&secret)?;
+        body["apiVersion"] = "v1".into();
+        body["kind"] = "Secret".into();
+        api.patch(
+            &ring_name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await?;
+        tracing::info!(plugin = %format!("{ns}/{name}"), active = %ring.active, keys = ring.keys.len(), "credential key ring updated");
+    }
+    Ok(Duration::from_secs(
+        u64::try_from(next - now).unwrap_or(1).max(1),
+    ))
+}
+
+fn read_ring(secret: &Secret) -> Option<Ring> {
+    let data = secret.data.as_ref()?;
+    let active = String::from_utf8(data.get(ACTIVE_ENTRY)?.0.clone()).ok()?;
+    let keys = data
+        .iter()
+        .filter(|(k, _)| *k != ACTIVE_ENTRY)
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect();
+    let state: RingState = secret
+        .annotations()
+        .get(STATE_ANNOTATION)
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default();
+    Some(Ring {
+        active,
+        keys,
+        state,
+    })
+}
+
+fn new_key() -> (String, Vec<u8>) {
+    let mut kid = [0u8; 4];
+    let mut key = vec![0u8; 32];
+    rand::fill(&mut kid);
+    rand::fill(&mut key[..]);
+    (hex::encode(kid), key)
+}
+
+fn plugin_owner(plugin: &GatewayPlugin) -> Option<OwnerReference> {
+    Some(OwnerReference {
+        api_version: GatewayPlugin::api_version(&()).into_owned(),
+        kind: GatewayPlugin::kind(&()).into_owned(),
+        name: plugin.metadata.name.clone()?,
+        uid: plugin.metadata.uid.clone()?,
+        controller: Some(true),
+        block_owner_deletion: None,
+    })
+}

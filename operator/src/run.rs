@@ -1,0 +1,200 @@
+//! Wiring: the client, the two controllers with everything they watch, the admin port.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use kube::api::{Api, ListParams};
+use kube::runtime::controller::Controller;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use wxgate_crds::{GatewayPlugin, PluginBinding, name_of, namespace_of};
+
+use crate::args::Args;
+use crate::keys::Schedule;
+use crate::metrics::Metrics;
+use crate::{Context, MANAGED_BY, binding, plugin};
+
+pub struct Running {
+    pub admin: SocketAddr,
+    pub metrics: Arc<Metrics>,
+    stop: oneshot::Sender<()>,
+    controllers: JoinHandle<()>,
+    admin_task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops the controllers after their current reconciles.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.controllers.await;
+        self.admin_task.abort();
+    }
+}
+
+pub async fn client(args: &Args) -> anyhow::Result<Client> {
+    Ok(match &args.kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path)?;
+            Client::try_from(kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?)?
+        }
+        None => Client::try_default().await?,
+    })
+}
+
+/// Plugins of a namespace that read a Secret.
+fn plugins_reading(plugins: &Store<GatewayPlugin>, secret: &Secret) -> Vec<Arc<GatewayPlugin>> {
+    let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
+    plugins
+        .state()
+        .into_iter()
+        .filter(|p| {
+            namespace_of(&p.metadata) == ns
+                && p.spec
+                    .referenced_secrets(name_of(&p.metadata))
+                    .contains(&name)
+        })
+        .collect()
+}
+
+fn bindings_where(
+    bindings: &Store<PluginBinding>,
+    keep: impl Fn(&PluginBinding) -> bool,
+) -> Vec<ObjectRef<PluginBinding>> {
+    bindings
+        .state()
+        .iter()
+        .filter(|b| keep(b))
+        .map(|b| ObjectRef::from_obj(&**b))
+        .collect()
+}
+
+pub async fn start(args: Args) -> anyhow::Result<Running> {
+    let client = client(&args).await?;
+    let plugins_api: Api<GatewayPlugin> = Api::all(client.clone());
+    if let Err(e) = plugins_api.list(&ListParams::default().limit(1)).await {
+        anyhow::bail!(
+            "cannot list GatewayPlugins ({e}): are the wxgate CRDs installed? `helm install wxgate-crds charts/wxgate-crds`, or `cargo run -p wxgate-crds --bin crdgen -- --stdout | kubectl apply -f -`"
+        );
+    }
+    let bindings_api: Api<PluginBinding> = Api::all(client.clone());
+    let secrets_api: Api<Secret> = Api::all(client.clone());
+    let all = watcher::Config::default();
+    let managed = watcher::Config::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1));
+
+    let plugin_ctl = Controller::new(plugins_api.clone(), all.clone());
+    let binding_ctl = Controller::new(bindings_api, all.clone());
+    let (plugins, bindings) = (plugin_ctl.store(), binding_ctl.store());
+    let metrics = Arc::new(Metrics::default());
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        plugins: plugins.clone(),
+        bindings: bindings.clone(),
+        schedule: Schedule {
+            day_secs: args.rotation_day_seconds.max(1),
+            propagation_secs: args.key_propagation_seconds.max(0),
+        },
+        metrics: Arc::clone(&metrics),
+    });
+
+    let p = plugins.clone();
+    let plugin_ctl = plugin_ctl.watches(secrets_api.clone(), all.clone(), move |s: Secret| {
+        plugins_reading(&p, &s)
+            .iter()
+            .map(|p| ObjectRef::from_obj(&**p))
+            .collect::<Vec<_>>()
+    });
+    let (b1, b2, b3, p2) = (
+        bindings.clone(),
+        bindings.clone(),
+        bindings.clone(),
+        plugins.clone(),
+    );
+    let binding_ctl = binding_ctl
+        .owns(Api::<ConfigMap>::all(client.clone()), managed.clone())
+        .owns(Api::<Secret>::all(client.clone()), managed)
+        .watches(plugins_api, all.clone(), move |p: GatewayPlugin| {
+            let (ns, name) = (
+                namespace_of(&p.metadata).to_owned(),
+                name_of(&p.metadata).to_owned(),
+            );
+            bindings_where(&b1, |b| {
+                namespace_of(&b.metadata) == ns && b.spec.plugin_ref.name == name
+            })
+        })
+        .watches(secrets_api, all.clone(), move |s: Secret| {
+            let readers: Vec<(String, String)> = plugins_reading(&p2, &s)
+                .iter()
+                .map(|p| {
+                    (
+                        namespace_of(&p.metadata).to_owned(),
+                        name_of(&p.metadata).to_owned(),
+                    )
+                })
+                .collect();
+            bindings_where(&b2, |b| {
+                readers
+                    .iter()
+                    .any(|(ns, n)| namespace_of(&b.metadata) == ns && b.spec.plugin_ref.name == *n)
+            })
+        })
+        .watches(
+            Api::<Service>::all(client.clone()),
+            all,
+            move |s: Service| {
+                let (ns, name) = (s.namespace().unwrap_or_default(), s.name_any());
+                bindings_where(&b3, |b| {
+                    namespace_of(&b.metadata) == ns && b.spec.target_ref.name == name
+                })
+            },
+        );
+
+    let (stop, stopped) = oneshot::channel::<()>();
+    let stopped = futures_util::future::FutureExt::shared(async move {
+        let _ = stopped.await;
+    });
+    let ready = Arc::new(AtomicBool::new(false));
+    let (c1, c2) = (Arc::clone(&ctx), Arc::clone(&ctx));
+    let plugin_run = plugin_ctl
+        .graceful_shutdown_on(stopped.clone())
+        .run(
+            plugin::reconcile,
+            move |_, e, _| c1.error_policy(plugin::CONTROLLER, e),
+            Arc::clone(&ctx),
+        )
+        .for_each(|_| async {});
+    let binding_run = binding_ctl
+        .graceful_shutdown_on(stopped)
+        .run(
+            binding::reconcile,
+            move |_, e, _| c2.error_policy(binding::CONTROLLER, e),
+            Arc::clone(&ctx),
+        )
+        .for_each(|_| async {});
+    let r = Arc::clone(&ready);
+    let controllers = tokio::spawn(async move {
+        r.store(true, Ordering::Release);
+        futures_util::future::join(plugin_run, binding_run).await;
+        r.store(false, Ordering::Release);
+    });
+
+    let listener = tokio::net::TcpListener::bind(args.admin_listen).await?;
+    let admin = listener.local_addr()?;
+    let router = crate::admin::router(ready, Arc::clone(&metrics));
+    let admin_task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    tracing::info!(admin = %admin, "wxgate operator running");
+    Ok(Running {
+        admin,
+        metrics,
+        stop,
+        controllers,
+        admin_task,
+    })
+}

@@ -1,0 +1,146 @@
+//! Status conditions: built from what reconcile found, written only when they change, with
+//! `lastTransitionTime` moving only when a condition's status does.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+/// A condition as reconcile decides it (without times and generation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cond {
+    pub type_: &'static str,
+    pub ok: bool,
+    pub reason: String,
+    pub message: String,
+}
+
+impl Cond {
+    pub fn new(
+        type_: &'static str,
+        ok: bool,
+        reason: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            type_,
+            ok,
+            reason: reason.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The conditions to write, keeping `lastTransitionTime` of conditions whose status did not
+/// change; `None` when nothing would change (so no write, and no reconcile loop).
+pub fn merge(
+    existing: &[Condition],
+    wanted: &[Cond],
+    generation: Option<i64>,
+    observed: Option<i64>,
+) -> Option<Vec<Condition>> {
+    let now = Time(jiff::Timestamp::now());
+    let next: Vec<Condition> = wanted
+        .iter()
+        .map(|w| {
+            let status = if w.ok { "True" } else { "False" };
+            let old = existing.iter().find(|c| c.type_ == w.type_);
+            let last_transition_time = match old {
+                Some(c) if c.status == status => c.last_transition_time.clone(),
+                _ => now.clone(),
+            };
+            Condition {
+                type_: w.type_.to_owned(),
+                status: status.to_owned(),
+                reason: w.reason.clone(),
+                message: truncate(&w.message),
+                observed_generation: generation,
+                last_transition_time,
+            }
+        })
+        .collect();
+    let same = observed == generation
+        && next.len() == existing.len()
+        && next.iter().all(|n| {
+            existing.iter().any(|e| {
+                e.type_ == n.type_
+                    && e.status == n.status
+                    && e.reason == n.reason
+                    && e.message == n.message
+                    && e.observed_generation == n.observed_generation
+            })
+        });
+    (!same).then_some(next)
+}
+
+/// Condition messages are capped at 32768 bytes by the API; stay well below.
+fn truncate(message: &str) -> String {
+    const MAX: usize = 4000;
+    if message.len() <= MAX {
+        return message.to_owned();
+    }
+    let mut end = MAX;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &message[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn existing(status: &str, reason: &str, time: jiff::Timestamp) -> Condition {
+        Condition {
+            type_: "Ready".into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: "m".into(),
+            observed_generation: Some(1),
+            last_transition_time: Time(time),
+        }
+    }
+
+    #[test]
+    fn unchanged_conditions_are_not_written() {
+        let t = jiff::Timestamp::UNIX_EPOCH;
+        let wanted = [Cond::new("Ready", true, "Resolved", "m")];
+        assert_eq!(
+            merge(
+                &[existing("True", "Resolved", t)],
+                &wanted,
+                Some(1),
+                Some(1)
+            ),
+            None
+        );
+        assert!(
+            merge(
+                &[existing("True", "Resolved", t)],
+                &wanted,
+                Some(2),
+                Some(1)
+            )
+            .is_some(),
+            "new generation"
+        );
+    }
+
+    #[test]
+    fn transition_time_moves_only_with_the_status() {
+        let t = jiff::Timestamp::UNIX_EPOCH;
+        let reason_only = merge(
+            &[existing("True", "Old", t)],
+            &[Cond::new("Ready", true, "New", "m")],
+            Some(1),
+            Some(1),
+        )
+        .unwrap();
+        assert_eq!(reason_only[0].last_transition_time.0, t);
+        let flipped = merge(
+            &[existing("True", "Old", t)],
+            &[Cond::new("Ready", false, "Broken", "m")],
+            Some(1),
+            Some(1),
+        )
+        .unwrap();
+        assert_ne!(flipped[0].last_transition_time.0, t);
+    }
+}

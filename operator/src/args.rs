@@ -27,6 +27,32 @@ pub struct Args {
     /// sidecar to receive it; kubelet refreshes mounted Secrets within about a minute).
     #[arg(long, env = "WXGATE_KEY_PROPAGATION_SECONDS", default_value_t = 600)]
     pub key_propagation_seconds: i64,
+    /// The operator's own namespace (never injected).
+    #[arg(
+        long,
+        env = "WXGATE_OPERATOR_NAMESPACE",
+        default_value = "wxgate-system"
+    )]
+    pub namespace: String,
+    /// The injection webhook's HTTPS port.
+    #[arg(long, env = "WXGATE_WEBHOOK_LISTEN", default_value = "0.0.0.0:9443")]
+    pub webhook_listen: SocketAddr,
+    /// Folder with the webhook's tls.crt and tls.key (re-read when they change). Without it the
+    /// webhook is not served.
+    #[arg(long, env = "WXGATE_WEBHOOK_CERT_DIR")]
+    pub webhook_cert_dir: Option<PathBuf>,
+    /// Image of the injected sidecar.
+    #[arg(long, env = "WXGATE_SIDECAR_IMAGE", default_value = concat!("wxgate/wxgate-sidecar:", env!("CARGO_PKG_VERSION")))]
+    pub sidecar_image: String,
+    /// CPU request of the injected sidecar.
+    #[arg(long, env = "WXGATE_SIDECAR_CPU_REQUEST", default_value = "10m")]
+    pub sidecar_cpu_request: String,
+    /// Memory request of the injected sidecar.
+    #[arg(long, env = "WXGATE_SIDECAR_MEMORY_REQUEST", default_value = "16Mi")]
+    pub sidecar_memory_request: String,
+    /// Memory limit of the injected sidecar.
+    #[arg(long, env = "WXGATE_SIDECAR_MEMORY_LIMIT", default_value = "64Mi")]
+    pub sidecar_memory_limit: String,
     /// Log format.
     #[arg(long, env = "WXGATE_OPERATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,

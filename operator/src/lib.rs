@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod plugin;
 pub mod run;
 pub mod status;
+pub mod webhook;
 
 pub use context::{Context, Error};
 

@@ -22,10 +22,13 @@ use crate::{Context, MANAGED_BY, binding, plugin};
 
 pub struct Running {
     pub admin: SocketAddr,
+    /// The webhook's port, when served.
+    pub webhook: Option<SocketAddr>,
     pub metrics: Arc<Metrics>,
     stop: oneshot::Sender<()>,
     controllers: JoinHandle<()>,
     admin_task: JoinHandle<()>,
+    webhook_task: Option<JoinHandle<()>>,
 }
 
 impl Running {
@@ -34,6 +37,9 @@ impl Running {
         let _ = self.stop.send(());
         let _ = self.controllers.await;
         self.admin_task.abort();
+        if let Some(t) = self.webhook_task {
+            t.abort();
+        }
     }
 }
 
@@ -189,12 +195,40 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
     let admin_task = tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
-    tracing::info!(admin = %admin, "wxgate operator running");
+    let (webhook, webhook_task) = match &args.webhook_cert_dir {
+        Some(dir) => {
+            let tls = crate::webhook::load_tls(dir)?;
+            let listener = tokio::net::TcpListener::bind(args.webhook_listen).await?;
+            let addr = listener.local_addr()?;
+            let hook = Arc::new(crate::webhook::Webhook {
+                settings: crate::webhook::Settings {
+                    image: args.sidecar_image.clone(),
+                    cpu_request: args.sidecar_cpu_request.clone(),
+                    memory_request: args.sidecar_memory_request.clone(),
+                    memory_limit: args.sidecar_memory_limit.clone(),
+                    own_namespace: args.namespace.clone(),
+                },
+                client: client.clone(),
+                bindings: bindings.clone(),
+            });
+            (
+                Some(addr),
+                Some(tokio::spawn(crate::webhook::serve(listener, tls, hook))),
+            )
+        }
+        None => {
+            tracing::warn!("no --webhook-cert-dir: the injection webhook is not served");
+            (None, None)
+        }
+    };
+    tracing::info!(admin = %admin, webhook = ?webhook, "wxgate operator running");
     Ok(Running {
         admin,
+        webhook,
         metrics,
         stop,
         controllers,
         admin_task,
+        webhook_task,
     })
 }

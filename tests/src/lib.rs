@@ -167,6 +167,15 @@ impl TestNamespace {
         }
     }
 
+    /// Adds a label to the namespace.
+    pub async fn label(&self, key: &str, value: &str) {
+        let patch = serde_json::json!({"metadata": {"labels": {key: value}}});
+        Api::<Namespace>::all(self.client.clone())
+            .patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+    }
+
     /// A typed API in this namespace.
     pub fn typed<K>(&self) -> Api<K>
     where

@@ -1,0 +1,204 @@
+//! The sidecar injection webhook: a mutating admission webhook served over TLS. The
+//! MutatingWebhookConfiguration (the chart's) sends Pod creations in namespaces labelled
+//! `wxgate.dev/injection=enabled` here; [`inject::decide`] says what to change.
+
+pub mod inject;
+mod tls;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
+use kube::runtime::reflector::Store;
+use kube::{Api, Client};
+use tokio::net::TcpListener;
+use wxgate_crds::{PluginBinding, namespace_of};
+
+pub use inject::Settings;
+pub use tls::load as load_tls;
+
+/// Largest AdmissionReview read.
+const MAX_BODY: usize = 4 << 20;
+
+pub struct Webhook {
+    pub settings: Settings,
+    pub client: Client,
+    pub bindings: Store<PluginBinding>,
+}
+
+/// Serves `POST /inject` over TLS until the task is dropped.
+pub async fn serve(listener: TcpListener, tls: tokio_rustls::TlsAcceptor, hook: Arc<Webhook>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let (tls, hook) = (tls.clone(), Arc::clone(&hook));
+        tokio::spawn(async move {
+            let Ok(Ok(stream)) =
+                tokio::time::timeout(Duration::from_secs(5), tls.accept(stream)).await
+            else {
+                return;
+            };
+            let service = service_fn(move |req| {
+                let hook = Arc::clone(&hook);
+                async move { Ok::<_, std::convert::Infallible>(handle(&hook, req).await) }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn plain(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(format!("{message}\n"))));
+    *r.status_mut() = status;
+    r
+}
+
+pub async fn handle(hook: &Webhook, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    if req.uri().path() != "/inject" {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "not found: the webhook serves POST /inject",
+        );
+    }
+    if req.method() != Method::POST {
+        return plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "POST an AdmissionReview to /inject",
+        );
+    }
+    let json = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        });
+    if !json {
+        return plain(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "an AdmissionReview must be application/json",
+        );
+    }
+    let Ok(body) = Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+    else {
+        return plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the AdmissionReview is too large or broken off",
+        );
+    };
+    let review: AdmissionReview<DynamicObject> = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                &format!("malformed AdmissionReview: {e}"),
+            );
+        }
+    };
+    let request: AdmissionRequest<DynamicObject> = match review.try_into() {
+        Ok(r) => r,
+        Err(e) => {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                &format!("malformed AdmissionReview: {e}"),
+            );
+        }
+    };
+    let response = review_pod(hook, &request).await;
+    match serde_json::to_vec(&response.into_review()) {
+        Ok(bytes) => {
+            let mut r = Response::new(Full::new(Bytes::from(bytes)));
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            r
+        }
+        Err(e) => plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("cannot encode the response: {e}"),
+        ),
+    }
+}
+
+async fn review_pod(
+    hook: &Webhook,
+    request: &AdmissionRequest<DynamicObject>,
+) -> AdmissionResponse {
+    let response = AdmissionResponse::from(request);
+    let Some(object) = &request.object else {
+        return response;
+    };
+    let pod: Pod = match serde_json::to_value(object).and_then(serde_json::from_value) {
+        Ok(p) => p,
+        Err(e) => return response.deny(format!("wxgate: the object is not a Pod: {e}")),
+    };
+    let namespace = request.namespace.clone().unwrap_or_default();
+    let bound = match bound_services(hook, &namespace).await {
+        Ok(b) => b,
+        Err(e) => {
+            return response.deny(format!(
+                "wxgate: cannot look up the bound Services of {namespace} ({e}); retry"
+            ));
+        }
+    };
+    match inject::decide(&pod, &namespace, &bound, &hook.settings) {
+        inject::Decision::Skip(why) => {
+            tracing::debug!(namespace, reason = %why, "not injected");
+            response
+        }
+        inject::Decision::Inject { patch, warnings } => {
+            tracing::info!(namespace, pod = %pod.metadata.name.or(pod.metadata.generate_name).unwrap_or_default(), "sidecar injected");
+            match response.with_patch(patch) {
+                Ok(mut r) => {
+                    if !warnings.is_empty() {
+                        r.warnings = Some(warnings);
+                    }
+                    r
+                }
+                Err(e) => AdmissionResponse::from(request)
+                    .deny(format!("wxgate: cannot encode the patch: {e}")),
+            }
+        }
+    }
+}
+
+/// Services of a namespace that some PluginBinding targets.
+async fn bound_services(hook: &Webhook, namespace: &str) -> Result<Vec<Service>, kube::Error> {
+    let mut names: Vec<String> = hook
+        .bindings
+        .state()
+        .iter()
+        .filter(|b| namespace_of(&b.metadata) == namespace)
+        .map(|b| b.spec.target_ref.name.clone())
+        .collect();
+    names.sort();
+    names.dedup();
+    let api: Api<Service> = Api::namespaced(hook.client.clone(), namespace);
+    let mut services = Vec::new();
+    for name in names {
+        if let Some(s) = api.get_opt(&name).await? {
+            services.push(s);
+        }
+    }
+    Ok(services)
+}

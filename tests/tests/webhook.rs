@@ -1,0 +1,227 @@
+//! Sidecar injection through the real admission chain: the operator's webhook registered by URL
+//! (loopback, CA bundle), Pods created in an opted-in namespace come back injected, others not.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use clap::Parser;
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, PostParams};
+use wxgate_crds::PluginBinding;
+use wxgate_e2e::*;
+
+struct Hook {
+    addr: std::net::SocketAddr,
+    ca: String,
+    run: String,
+}
+
+/// An operator with the webhook on its own thread, and its registration, scoped to namespaces
+/// labelled for this run.
+async fn start() -> Hook {
+    let client = client().await;
+    install_crds(&client).await;
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let dir = tempfile::tempdir().unwrap().keep();
+    std::fs::write(dir.join("tls.crt"), cert.cert.pem()).unwrap();
+    std::fs::write(dir.join("tls.key"), cert.signing_key.serialize_pem()).unwrap();
+    let kubeconfig = kubeconfig().await;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let cert_dir = dir.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let args = wxgate_operator::args::Args::parse_from([
+                "wxgate-operator",
+                "--kubeconfig",
+                kubeconfig.to_str().unwrap(),
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--webhook-listen",
+                "127.0.0.1:0",
+                "--webhook-cert-dir",
+                cert_dir.to_str().unwrap(),
+                "--sidecar-image",
+                "wxgate/wxgate-sidecar:e2e",
+            ]);
+            let running = wxgate_operator::run::start(args).await.unwrap();
+            let _ = tx.send(running.webhook.unwrap());
+            std::future::pending::<()>().await;
+        });
+    });
+    let addr = rx.await.unwrap();
+    let run = format!("{:08x}", rand::random::<u32>());
+    let ca = base64::engine::general_purpose::STANDARD.encode(cert.cert.pem());
+    let config: MutatingWebhookConfiguration = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": format!("wxgate-e2e-{run}")},
+        "webhooks": [{
+            "name": "inject.wxgate.dev",
+            "clientConfig": {"url": format!("https://{addr}/inject"), "caBundle": ca},
+            "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}],
+            "namespaceSelector": {"matchLabels": {"wxgate.dev/injection": "enabled", "wxgate-e2e-run": run}},
+            "sideEffects": "None",
+            "admissionReviewVersions": ["v1"],
+            "failurePolicy": "Fail",
+            "timeoutSeconds": 5
+        }]
+    }))
+    .unwrap();
+    Api::<MutatingWebhookConfiguration>::all(client)
+        .create(&PostParams::default(), &config)
+        .await
+        .unwrap();
+    Hook {
+        addr,
+        ca: cert.cert.pem(),
+        run,
+    }
+}
+
+const SETUP: &str = "apiVersion: v1\nkind: Service\nmetadata: { name: shop-api }\nspec: { selector: { app: shop }, ports: [ { port: 80, targetPort: http } ] }\n---\napiVersion: v1\nkind: Secret\nmetadata: { name: shop-wechat }\nstringData: { appsecret: x }\n---\napiVersion: wxgate.dev/v1alpha1\nkind: GatewayPlugin\nmetadata: { name: mp-login }\nspec: { type: WeChatMpLogin, wechatMpLogin: { appId: wx0123456789abcdef, credentialsSecretRef: { name: shop-wechat } } }\n---\napiVersion: wxgate.dev/v1alpha1\nkind: PluginBinding\nmetadata: { name: shop }\nspec: { pluginRef: { name: mp-login }, targetRef: { name: shop-api } }\n";
+
+fn pod(name: &str, annotations: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{ name: {name}, labels: {{ app: shop }}{annotations} }}\nspec:\n  containers:\n  - name: app\n    image: shop:1\n    ports: [ {{ name: http, containerPort: 8080 }} ]\n    readinessProbe: {{ httpGet: {{ path: /healthz, port: http }} }}\n"
+    )
+}
+
+async fn create_pod(ns: &TestNamespace, yaml: &str) -> Pod {
+    let pod: Pod = serde_saphyr::from_str(yaml).unwrap();
+    ns.typed::<Pod>()
+        .create(&PostParams::default(), &pod)
+        .await
+        .unwrap()
+}
+
+fn containers(pod: &Pod) -> Vec<String> {
+    pod.spec
+        .as_ref()
+        .unwrap()
+        .containers
+        .iter()
+        .map(|c| c.name.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn pods_in_opted_in_namespaces_are_injected_and_others_are_not() {
+    let hook = start().await;
+    let client = client().await;
+    let ns = TestNamespace::new(&client).await;
+    ns.label("wxgate.dev/injection", "enabled").await;
+    ns.label("wxgate-e2e-run", &hook.run).await;
+    ns.apply_yaml(SETUP, MANAGER).await.unwrap();
+    // The webhook knows the binding once the operator has seen it.
+    eventually(Duration::from_secs(20), "binding programmed", || async {
+        let b = ns.typed::<PluginBinding>().get("shop").await.unwrap();
+        b.status
+            .filter(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Programmed" && c.status == "True")
+            })
+            .map(|_| ())
+    })
+    .await;
+
+    let injected = create_pod(&ns, &pod("shop-1", "")).await;
+    assert_eq!(containers(&injected), ["app", "wxgate-sidecar"]);
+    let spec = injected.spec.as_ref().unwrap();
+    let app = &spec.containers[0];
+    assert_eq!(
+        app.ports.as_ref().unwrap()[0].name.as_deref(),
+        Some("wxgate-app")
+    );
+    let sidecar = &spec.containers[1];
+    assert_eq!(sidecar.image.as_deref(), Some("wxgate/wxgate-sidecar:e2e"));
+    assert_eq!(
+        sidecar.ports.as_ref().unwrap()[0].name.as_deref(),
+        Some("http"),
+        "the Service's named targetPort now reaches the sidecar"
+    );
+    let args = sidecar.args.clone().unwrap().join(" ");
+    assert!(
+        args.contains("--service shop-api") && args.contains("--upstream http://127.0.0.1:8080"),
+        "{args}"
+    );
+    let volumes: Vec<_> = spec
+        .volumes
+        .iter()
+        .flatten()
+        .map(|v| v.name.clone())
+        .collect();
+    assert!(
+        volumes.contains(&"wxgate-secret".to_owned())
+            && volumes.contains(&"wxgate-token".to_owned()),
+        "{volumes:?}"
+    );
+    assert_eq!(
+        injected.metadata.annotations.unwrap()["wxgate.dev/injected"],
+        "shop-api"
+    );
+
+    let opted_out = create_pod(
+        &ns,
+        &pod("shop-2", ", annotations: { wxgate.dev/inject: \"false\" }"),
+    )
+    .await;
+    assert_eq!(containers(&opted_out), ["app"]);
+
+    // Same objects in a namespace that did not opt in: untouched.
+    let other = TestNamespace::new(&client).await;
+    other.apply_yaml(SETUP, MANAGER).await.unwrap();
+    let plain = create_pod(&other, &pod("shop-1", "")).await;
+    assert_eq!(containers(&plain), ["app"]);
+
+    // The webhook refuses malformed requests without falling over, and keeps serving.
+    let ca = reqwest::Certificate::from_pem(hook.ca.as_bytes()).unwrap();
+    let http = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .unwrap();
+    let url = format!("https://{}/inject", hook.addr);
+    let status = |r: reqwest::Response| r.status().as_u16();
+    assert_eq!(
+        status(
+            http.post(&url)
+                .header("content-type", "application/json")
+                .body("\u{1}\u{2}garbage")
+                .send()
+                .await
+                .unwrap()
+        ),
+        400
+    );
+    assert_eq!(
+        status(
+            http.post(&url)
+                .header("content-type", "application/json")
+                .body("")
+                .send()
+                .await
+                .unwrap()
+        ),
+        400
+    );
+    assert_eq!(
+        status(
+            http.post(&url)
+                .header("content-type", "text/plain")
+                .body("{}")
+                .send()
+                .await
+                .unwrap()
+        ),
+        415
+    );
+    assert_eq!(status(http.get(&url).send().await.unwrap()), 405);
+    let again = create_pod(&ns, &pod("shop-3", "")).await;
+    assert_eq!(containers(&again), ["app", "wxgate-sidecar"]);
+}

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -138,17 +139,7 @@ pub async fn reconcile_service(service: &ServiceRef, ctx: &Context) -> Result<()
     );
     let outcome = match rendered {
         Ok(r) if service_exists => {
-            let owners: Vec<OwnerReference> = bindings.iter().filter_map(owner_ref).collect();
-            let meta = ObjectMeta {
-                name: Some(name.clone()),
-                namespace: Some(service.namespace.clone()),
-                labels: Some(BTreeMap::from([
-                    (MANAGED_BY.0.into(), MANAGED_BY.1.into()),
-                    (SERVICE_LABEL.into(), service.name.clone()),
-                ])),
-                owner_references: Some(owners),
-                ..ObjectMeta::default()
-            };
+            let meta = cm_meta_template(service, &bindings);
             let cm = ConfigMap {
                 metadata: meta.clone(),
                 data: Some(BTreeMap::from([(
@@ -158,7 +149,7 @@ pub async fn reconcile_service(service: &ServiceRef, ctx: &Context) -> Result<()
                 ..ConfigMap::default()
             };
             let secret = Secret {
-                metadata: meta,
+                metadata: meta.clone(),
                 type_: Some("Opaque".into()),
                 data: Some(BTreeMap::from([(
                     SECRET_ENTRY.to_owned(),
@@ -173,6 +164,7 @@ pub async fn reconcile_service(service: &ServiceRef, ctx: &Context) -> Result<()
             configmaps
                 .patch(&name, &apply, &Patch::Apply(&typed(cm)))
                 .await?;
+            apply_sidecar_rbac(ctx, service, &meta).await?;
             Outcome::Programmed(r.config.version)
         }
         Ok(_) => Outcome::NoService,
@@ -181,6 +173,51 @@ pub async fn reconcile_service(service: &ServiceRef, ctx: &Context) -> Result<()
     for binding in &bindings {
         write_status(binding, &conditions(binding, service, &outcome), ctx).await?;
     }
+    Ok(())
+}
+
+/// Metadata of everything rendered for a Service: named `wxgate-<service>`, labelled, owned by
+/// every binding of the Service (so it goes with the last of them).
+fn cm_meta_template(service: &ServiceRef, bindings: &[PluginBinding]) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(rendered_object_name(&service.name)),
+        namespace: Some(service.namespace.clone()),
+        labels: Some(BTreeMap::from([
+            (MANAGED_BY.0.into(), MANAGED_BY.1.into()),
+            (SERVICE_LABEL.into(), service.name.clone()),
+        ])),
+        owner_references: Some(bindings.iter().filter_map(owner_ref).collect()),
+        ..ObjectMeta::default()
+    }
+}
+
+/// Lets the sidecars of the Service read their ConfigMap, and nothing else: a Role on that one
+/// ConfigMap (get, list, watch; list and watch are narrowed by the name field selector the
+/// sidecar sends) bound to the namespace's ServiceAccounts. The operator cannot know which
+/// account each pod uses without watching Pods; the ConfigMap holds nothing secret. No Secret
+/// access is granted: the Secret is mounted into the sidecar container by the webhook.
+async fn apply_sidecar_rbac(
+    ctx: &Context,
+    service: &ServiceRef,
+    meta: &ObjectMeta,
+) -> Result<(), Error> {
+    let name = rendered_object_name(&service.name);
+    let role: Role = serde_json::from_value(serde_json::json!({
+        "metadata": meta,
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [name], "verbs": ["get", "list", "watch"]}],
+    }))?;
+    let binding: RoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": meta,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": format!("system:serviceaccounts:{}", service.namespace)}],
+    }))?;
+    let apply = PatchParams::apply(FIELD_MANAGER).force();
+    Api::<Role>::namespaced(ctx.client.clone(), &service.namespace)
+        .patch(&name, &apply, &Patch::Apply(&typed(role)))
+        .await?;
+    Api::<RoleBinding>::namespaced(ctx.client.clone(), &service.namespace)
+        .patch(&name, &apply, &Patch::Apply(&typed(binding)))
+        .await?;
     Ok(())
 }
 

@@ -267,3 +267,19 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A kubeconfig like the harness's, but authenticating with `token` (a ServiceAccount's).
+pub async fn kubeconfig_with_token(token: &str) -> PathBuf {
+    let admin = kubeconfig().await;
+    let mut kc: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(&admin).unwrap()).unwrap();
+    for user in kc["users"].as_array_mut().unwrap() {
+        user["user"] = serde_json::json!({ "token": token });
+    }
+    let path = std::env::temp_dir().join(format!(
+        "wxgate-e2e-kubeconfig-{:08x}.json",
+        rand::random::<u32>()
+    ));
+    std::fs::write(&path, serde_json::to_vec(&kc).unwrap()).unwrap();
+    path
+}

@@ -420,7 +420,23 @@ async fn a_sidecar_serves_what_the_operator_writes_and_follows_changes() {
     let app_addr = wxgate_sim::spawn(([127, 0, 0, 1], 0).into(), app.router())
         .await
         .unwrap();
-    let kubeconfig = kubeconfig().await;
+    // The sidecar runs as a ServiceAccount of the namespace, with only what the operator granted.
+    let token = service_account_token(&ns, "shop").await;
+    let can = |verb: &'static str, what: &'static str| {
+        let (ns, token) = (ns.name.clone(), token.clone());
+        async move {
+            kubectl_status(&["auth", "can-i", verb, what, "-n", &ns, "--token", &token])
+                .await
+                .1
+                .trim()
+                .to_owned()
+        }
+    };
+    assert_eq!(can("watch", "configmaps/wxgate-shop-api").await, "yes");
+    assert_eq!(can("get", "configmaps/other").await, "no");
+    assert_eq!(can("get", "secrets/wxgate-shop-api").await, "no");
+    assert_eq!(can("list", "secrets").await, "no");
+    let kubeconfig = kubeconfig_with_token(&token).await;
     let args = wxgate_sidecar::args::Args::parse_from([
         "wxgate-sidecar",
         "--listen",

@@ -34,6 +34,13 @@ pub struct Args {
         default_value = "wxgate-system"
     )]
     pub namespace: String,
+    /// Run the controllers only while holding the Lease `wxgate-operator` in `--namespace`
+    /// (several replicas: one reconciles, all serve the webhook).
+    #[arg(long, env = "WXGATE_LEADER_ELECT", default_value_t = false, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+    /// This replica's name in the Lease (default: the host name).
+    #[arg(long, env = "WXGATE_POD_NAME")]
+    pub identity: Option<String>,
     /// The injection webhook's HTTPS port.
     #[arg(long, env = "WXGATE_WEBHOOK_LISTEN", default_value = "0.0.0.0:9443")]
     pub webhook_listen: SocketAddr,

@@ -32,11 +32,14 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    let mut lost = running.lost.clone();
+    let code = tokio::select! {
+        _ = tokio::signal::ctrl_c() => ExitCode::SUCCESS,
+        _ = term.recv() => ExitCode::SUCCESS,
+        // Kubernetes restarts the pod, which then waits for the Lease again.
+        _ = lost.wait_for(|l| *l) => ExitCode::FAILURE,
+    };
     tracing::info!("shutting down");
     running.stop().await;
-    ExitCode::SUCCESS
+    code
 }

@@ -21,6 +21,8 @@ use crate::metrics::Metrics;
 use crate::{Context, MANAGED_BY, binding, plugin};
 
 pub struct Running {
+    /// Resolves when the controllers stopped on their own: leadership was lost.
+    pub lost: tokio::sync::watch::Receiver<bool>,
     pub admin: SocketAddr,
     /// The webhook's port, when served.
     pub webhook: Option<SocketAddr>,
@@ -78,6 +80,48 @@ fn bindings_where(
         .filter(|b| keep(b))
         .map(|b| ObjectRef::from_obj(&**b))
         .collect()
+}
+
+/// The leader Lease `wxgate-operator` in the operator's namespace.
+async fn lease(
+    client: &Client,
+    args: &Args,
+) -> anyhow::Result<(
+    tokio::sync::watch::Receiver<bool>,
+    JoinHandle<kube_lease_manager::Result<kube_lease_manager::LeaseManager>>,
+)> {
+    let identity = args
+        .identity
+        .clone()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| format!("wxgate-operator-{:08x}", rand::random::<u32>()));
+    let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), "wxgate-operator")
+        .with_namespace(&args.namespace)
+        .with_identity(identity)
+        .with_duration(15)
+        .with_grace(5)
+        .with_field_manager(crate::FIELD_MANAGER)
+        .build()
+        .await?;
+    Ok(manager.watch().await)
+}
+
+/// A store of every PluginBinding for the webhook, kept on every replica (the controllers' own
+/// stores run only on the leader).
+fn binding_mirror(client: &Client) -> Store<PluginBinding> {
+    let (reader, writer) = kube::runtime::reflector::store();
+    let stream = kube::runtime::reflector(
+        writer,
+        watcher(
+            Api::<PluginBinding>::all(client.clone()),
+            watcher::Config::default(),
+        ),
+    );
+    tokio::spawn(async move {
+        use kube::runtime::WatchStreamExt;
+        stream.default_backoff().for_each(|_| async {}).await;
+    });
+    reader
 }
 
 pub async fn start(args: Args) -> anyhow::Result<Running> {
@@ -182,12 +226,32 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
             Arc::clone(&ctx),
         )
         .for_each(|_| async {});
-    let r = Arc::clone(&ready);
+    let leader = match args.leader_elect {
+        true => Some(lease(&client, &args).await?),
+        false => None,
+    };
+    let (lost_tx, lost) = tokio::sync::watch::channel(false);
     let controllers = tokio::spawn(async move {
-        r.store(true, Ordering::Release);
-        futures_util::future::join(plugin_run, binding_run).await;
-        r.store(false, Ordering::Release);
+        let Some((mut leading, task)) = leader else {
+            futures_util::future::join(plugin_run, binding_run).await;
+            return;
+        };
+        tracing::info!("waiting for the leader Lease");
+        if leading.wait_for(|l| *l).await.is_err() {
+            return;
+        }
+        tracing::info!("leading: controllers start");
+        tokio::select! {
+            _ = futures_util::future::join(plugin_run, binding_run) => {}
+            _ = leading.wait_for(|l| !*l) => {
+                tracing::error!("leader Lease lost: stopping");
+                let _ = lost_tx.send(true);
+            }
+        }
+        drop(leading);
+        let _ = task.await;
     });
+    ready.store(true, Ordering::Release);
 
     let listener = tokio::net::TcpListener::bind(args.admin_listen).await?;
     let admin = listener.local_addr()?;
@@ -209,7 +273,7 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
                     own_namespace: args.namespace.clone(),
                 },
                 client: client.clone(),
-                bindings: bindings.clone(),
+                bindings: binding_mirror(&client),
             });
             (
                 Some(addr),
@@ -223,6 +287,7 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
     };
     tracing::info!(admin = %admin, webhook = ?webhook, "wxgate operator running");
     Ok(Running {
+        lost,
         admin,
         webhook,
         metrics,

@@ -283,3 +283,90 @@ pub async fn kubeconfig_with_token(token: &str) -> PathBuf {
     std::fs::write(&path, serde_json::to_vec(&kc).unwrap()).unwrap();
     path
 }
+
+/// An operator on its own thread and runtime (a test's runtime ends with the test), started
+/// with these flags after `--kubeconfig` and `--admin-listen 127.0.0.1:0`. Returns its webhook
+/// address, if any, and a sender whose drop stops it.
+pub async fn spawn_operator(
+    flags: &[&str],
+) -> (
+    Option<std::net::SocketAddr>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    use clap::Parser;
+    let kubeconfig = kubeconfig().await;
+    let mut argv: Vec<String> = [
+        "wxgate-operator",
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    argv.extend(flags.iter().map(|s| s.to_string()));
+    let args = wxgate_operator::args::Args::parse_from(argv);
+    let (started, wait) = tokio::sync::oneshot::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let running = wxgate_operator::run::start(args).await.unwrap();
+            let _ = started.send(running.webhook);
+            let _ = stopped.await;
+            running.stop().await;
+        });
+    });
+    (wait.await.unwrap(), stop)
+}
+
+/// A sidecar in cluster mode (in this test's runtime) serving Service `shop-api` of a
+/// namespace: ConfigMap by watch with `kubeconfig`'s credentials, Secret from `secret_dir`, in
+/// front of an echo app, with the WeChat simulator.
+pub async fn cluster_sidecar(
+    namespace: &str,
+    kubeconfig: &Path,
+    secret_dir: &Path,
+) -> wxgate_sidecar::run::Running {
+    use clap::Parser;
+    let sim = wxgate_sim::wechat::Simulator::default();
+    let sim_addr = wxgate_sim::spawn(([127, 0, 0, 1], 0).into(), sim.router())
+        .await
+        .unwrap();
+    let app = wxgate_sim::app::EchoApp::default();
+    let app_addr = wxgate_sim::spawn(([127, 0, 0, 1], 0).into(), app.router())
+        .await
+        .unwrap();
+    let args = wxgate_sidecar::args::Args::parse_from([
+        "wxgate-sidecar",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &format!("http://{app_addr}"),
+        "--wechat-api-base",
+        &format!("http://{sim_addr}"),
+        "--service",
+        "shop-api",
+        "--namespace",
+        namespace,
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--secret-dir",
+        secret_dir.to_str().unwrap(),
+        "--access-log",
+        "false",
+    ]);
+    let sidecar = wxgate_sidecar::run::start(args).await.unwrap();
+    eventually(Duration::from_secs(20), "sidecar ready", || async {
+        sidecar.active.is_ready().then_some(())
+    })
+    .await;
+    sidecar
+}

@@ -33,7 +33,16 @@ async fn crds_are_established_and_served_with_printer_columns() {
         .await
         .unwrap();
     }
-    let table = kubectl(&["get", "wxgate", "-n", &ns.name]).await;
+    // Discovery may publish a new CRD's category a moment after it is Established.
+    let table = eventually(
+        std::time::Duration::from_secs(20),
+        "kubectl get wxgate",
+        || async {
+            let (ok, out, _) = kubectl_status(&["get", "wxgate", "-n", &ns.name]).await;
+            (ok && out.matches("NAME").count() == 2).then_some(out)
+        },
+    )
+    .await;
     let headers: Vec<Vec<&str>> = table
         .lines()
         .filter(|l| l.starts_with("NAME"))

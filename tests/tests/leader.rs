@@ -5,45 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
 use wxgate_e2e::*;
-
-/// A replica on its own thread; dropping the sender stops it.
-fn replica(
-    kubeconfig: std::path::PathBuf,
-    namespace: String,
-    identity: &'static str,
-) -> tokio::sync::oneshot::Sender<()> {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let args = wxgate_operator::args::Args::parse_from([
-                "wxgate-operator",
-                "--kubeconfig",
-                kubeconfig.to_str().unwrap(),
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--leader-elect",
-                "true",
-                "--namespace",
-                &namespace,
-                "--identity",
-                identity,
-            ]);
-            let running = wxgate_operator::run::start(args).await.unwrap();
-            let _ = stopped.await;
-            running.stop().await;
-        });
-    });
-    stop
-}
 
 const OBJECTS: &str = "apiVersion: v1\nkind: Service\nmetadata: { name: NAME }\nspec: { selector: { app: shop }, ports: [ { port: 80, targetPort: http } ] }\n---\napiVersion: v1\nkind: Secret\nmetadata: { name: shop-wechat }\nstringData: { appsecret: x }\n---\napiVersion: wxgate.dev/v1alpha1\nkind: GatewayPlugin\nmetadata: { name: mp-login }\nspec: { type: WeChatMpLogin, wechatMpLogin: { appId: wx0123456789abcdef, credentialsSecretRef: { name: shop-wechat } } }\n---\napiVersion: wxgate.dev/v1alpha1\nkind: PluginBinding\nmetadata: { name: NAME }\nspec: { pluginRef: { name: mp-login }, targetRef: { name: NAME } }\n";
 
@@ -67,8 +31,8 @@ async fn one_replica_leads_and_the_other_takes_over() {
     let client = client().await;
     install_crds(&client).await;
     let home = TestNamespace::new(&client).await;
-    let kubeconfig = kubeconfig().await;
-    let stop_a = replica(kubeconfig.clone(), home.name.clone(), "replica-a");
+    let leader = ["--leader-elect", "true", "--namespace", home.name.as_str()];
+    let (_, stop_a) = spawn_operator(&[&leader[..], &["--identity", "replica-a"]].concat()).await;
     let lease = eventually(Duration::from_secs(30), "a leader", || async {
         let l = home
             .typed::<Lease>()
@@ -79,7 +43,7 @@ async fn one_replica_leads_and_the_other_takes_over() {
     })
     .await;
     assert_eq!(lease, "replica-a");
-    let stop_b = replica(kubeconfig, home.name.clone(), "replica-b");
+    let (_, stop_b) = spawn_operator(&[&leader[..], &["--identity", "replica-b"]].concat()).await;
 
     let work = TestNamespace::new(&client).await;
     programmed(&work, "first", Duration::from_secs(20)).await;

@@ -5,7 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
@@ -16,39 +15,20 @@ use wxgate_e2e::*;
 
 static OPERATOR: OnceCell<()> = OnceCell::const_new();
 
-/// One operator for the test binary, on its own thread and runtime (each test has a runtime of
-/// its own that ends with the test). A day of keyRotationDays lasts 3 s here, and a new key
+/// One operator for the test binary. A day of keyRotationDays lasts 3 s here, and a new key
 /// propagates for 3 s.
 async fn operator() {
     OPERATOR
         .get_or_init(|| async {
             install_crds(&client().await).await;
-            let kubeconfig = kubeconfig().await;
-            let (started, wait) = tokio::sync::oneshot::channel();
-            std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async move {
-                    let args = wxgate_operator::args::Args::parse_from([
-                        "wxgate-operator",
-                        "--kubeconfig",
-                        kubeconfig.to_str().unwrap(),
-                        "--admin-listen",
-                        "127.0.0.1:0",
-                        "--rotation-day-seconds",
-                        "3",
-                        "--key-propagation-seconds",
-                        "3",
-                    ]);
-                    let _running = wxgate_operator::run::start(args).await.unwrap();
-                    let _ = started.send(());
-                    std::future::pending::<()>().await;
-                });
-            });
-            wait.await.unwrap();
+            let (_, stop) = spawn_operator(&[
+                "--rotation-day-seconds",
+                "3",
+                "--key-propagation-seconds",
+                "3",
+            ])
+            .await;
+            std::mem::forget(stop);
         })
         .await;
 }
@@ -412,14 +392,6 @@ async fn a_sidecar_serves_what_the_operator_writes_and_follows_changes() {
     )
     .unwrap();
 
-    let sim = wxgate_sim::wechat::Simulator::default();
-    let sim_addr = wxgate_sim::spawn(([127, 0, 0, 1], 0).into(), sim.router())
-        .await
-        .unwrap();
-    let app = wxgate_sim::app::EchoApp::default();
-    let app_addr = wxgate_sim::spawn(([127, 0, 0, 1], 0).into(), app.router())
-        .await
-        .unwrap();
     // The sidecar runs as a ServiceAccount of the namespace, with only what the operator granted.
     let token = service_account_token(&ns, "shop").await;
     let can = |verb: &'static str, what: &'static str| {
@@ -436,33 +408,7 @@ async fn a_sidecar_serves_what_the_operator_writes_and_follows_changes() {
     assert_eq!(can("get", "configmaps/other").await, "no");
     assert_eq!(can("get", "secrets/wxgate-shop-api").await, "no");
     assert_eq!(can("list", "secrets").await, "no");
-    let kubeconfig = kubeconfig_with_token(&token).await;
-    let args = wxgate_sidecar::args::Args::parse_from([
-        "wxgate-sidecar",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &format!("http://{app_addr}"),
-        "--wechat-api-base",
-        &format!("http://{sim_addr}"),
-        "--service",
-        "shop-api",
-        "--namespace",
-        &ns.name,
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-        "--secret-dir",
-        dir.path().to_str().unwrap(),
-        "--access-log",
-        "false",
-    ]);
-    let sidecar = wxgate_sidecar::run::start(args).await.unwrap();
-    eventually(Duration::from_secs(20), "sidecar ready", || async {
-        sidecar.active.is_ready().then_some(())
-    })
-    .await;
+    let sidecar = cluster_sidecar(&ns.name, &kubeconfig_with_token(&token).await, dir.path()).await;
     let http = reqwest::Client::new();
     let r = http
         .post(format!("http://{}/login", sidecar.traffic))

@@ -6,7 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
@@ -77,41 +76,7 @@ async fn configmap_updates_take_effect_in_seconds_and_a_deleted_one_keeps_the_la
     let secret_dir = tempfile::tempdir().unwrap();
     std::fs::write(secret_dir.path().join(SECRET_ENTRY), &secret).unwrap();
 
-    let sim = wxgate_sim::wechat::Simulator::default();
-    let sim_addr = wxgate_sim::spawn(([127, 0, 0, 1], 0).into(), sim.router())
-        .await
-        .unwrap();
-    let app = wxgate_sim::app::EchoApp::default();
-    let app_addr = wxgate_sim::spawn(([127, 0, 0, 1], 0).into(), app.router())
-        .await
-        .unwrap();
-    let kubeconfig = kubeconfig().await;
-    let args = wxgate_sidecar::args::Args::parse_from([
-        "wxgate-sidecar",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &format!("http://{app_addr}"),
-        "--wechat-api-base",
-        &format!("http://{sim_addr}"),
-        "--service",
-        "shop-api",
-        "--namespace",
-        &ns.name,
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-        "--secret-dir",
-        secret_dir.path().to_str().unwrap(),
-    ]);
-    let sidecar = wxgate_sidecar::run::start(args).await.unwrap();
-    within(Duration::from_secs(20), async {
-        while !sidecar.active.is_ready() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    let sidecar = cluster_sidecar(&ns.name, &kubeconfig().await, secret_dir.path()).await;
     let http = reqwest::Client::new();
     let base = format!("http://{}", sidecar.traffic);
     let r = http

@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use clap::Parser;
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, PostParams};
@@ -28,35 +27,17 @@ async fn start() -> Hook {
     let dir = tempfile::tempdir().unwrap().keep();
     std::fs::write(dir.join("tls.crt"), cert.cert.pem()).unwrap();
     std::fs::write(dir.join("tls.key"), cert.signing_key.serialize_pem()).unwrap();
-    let kubeconfig = kubeconfig().await;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let cert_dir = dir.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let args = wxgate_operator::args::Args::parse_from([
-                "wxgate-operator",
-                "--kubeconfig",
-                kubeconfig.to_str().unwrap(),
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--webhook-listen",
-                "127.0.0.1:0",
-                "--webhook-cert-dir",
-                cert_dir.to_str().unwrap(),
-                "--sidecar-image",
-                "wxgate/wxgate-sidecar:e2e",
-            ]);
-            let running = wxgate_operator::run::start(args).await.unwrap();
-            let _ = tx.send(running.webhook.unwrap());
-            std::future::pending::<()>().await;
-        });
-    });
-    let addr = rx.await.unwrap();
+    let (addr, stop) = spawn_operator(&[
+        "--webhook-listen",
+        "127.0.0.1:0",
+        "--webhook-cert-dir",
+        dir.to_str().unwrap(),
+        "--sidecar-image",
+        "wxgate/wxgate-sidecar:e2e",
+    ])
+    .await;
+    std::mem::forget(stop);
+    let addr = addr.unwrap();
     let run = format!("{:08x}", rand::random::<u32>());
     let ca = base64::engine::general_purpose::STANDARD.encode(cert.cert.pem());
     let config: MutatingWebhookConfiguration = serde_json::from_value(serde_json::json!({

@@ -25,7 +25,7 @@ use wxgate_crds::render::{
 };
 use wxgate_crds::{GatewayPlugin, PluginBinding, key_of, name_of, namespace_of};
 
-use crate::status::{Cond, merge};
+use crate::status::Cond;
 use crate::{Context, Error, FIELD_MANAGER, MANAGED_BY, SERVICE_LABEL};
 
 pub const CONTROLLER: &str = "binding";
@@ -171,7 +171,13 @@ pub async fn reconcile_service(service: &ServiceRef, ctx: &Context) -> Result<()
         Err(problems) => Outcome::Problems(problems),
     };
     for binding in &bindings {
-        write_status(binding, &conditions(binding, service, &outcome), ctx).await?;
+        crate::status::write(
+            ctx,
+            binding,
+            binding.status.as_ref(),
+            &conditions(binding, service, &outcome),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -342,34 +348,4 @@ fn describe<'a>(problems: impl Iterator<Item = &'a Problem>) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("; ")
-}
-
-async fn write_status(
-    binding: &PluginBinding,
-    wanted: &[Cond],
-    ctx: &Context,
-) -> Result<(), Error> {
-    let status = binding.status.clone().unwrap_or_default();
-    let Some(conditions) = merge(
-        &status.conditions,
-        wanted,
-        binding.metadata.generation,
-        status.observed_generation,
-    ) else {
-        return Ok(());
-    };
-    let api: Api<PluginBinding> =
-        Api::namespaced(ctx.client.clone(), namespace_of(&binding.metadata));
-    let patch = serde_json::json!({
-        "apiVersion": PluginBinding::api_version(&()),
-        "kind": PluginBinding::kind(&()),
-        "status": {"observedGeneration": binding.metadata.generation, "conditions": conditions},
-    });
-    api.patch_status(
-        name_of(&binding.metadata),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
 }

@@ -14,6 +14,8 @@ use crate::metrics::Metrics;
 
 pub struct Context {
     pub client: Client,
+    /// Publishes Kubernetes Events on condition transitions.
+    pub recorder: kube::runtime::events::Recorder,
     pub plugins: Store<GatewayPlugin>,
     pub bindings: Store<PluginBinding>,
     pub schedule: Schedule,
@@ -41,6 +43,46 @@ impl Error {
 }
 
 impl Context {
+    /// One Event per condition whose status changed (Warning when it became False).
+    pub async fn record_transitions<K>(
+        &self,
+        obj: &K,
+        before: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+        after: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    ) where
+        K: kube::Resource<DynamicType = ()>,
+    {
+        use kube::runtime::events::{Event, EventType};
+        for c in after {
+            let old = before
+                .iter()
+                .find(|b| b.type_ == c.type_)
+                .map(|b| b.status.as_str());
+            if old == Some(c.status.as_str()) {
+                continue;
+            }
+            let event = Event {
+                type_: if c.status == "True" {
+                    EventType::Normal
+                } else {
+                    EventType::Warning
+                },
+                reason: c.reason.clone(),
+                note: Some(
+                    format!("{}={}: {}", c.type_, c.status, c.message)
+                        .chars()
+                        .take(1000)
+                        .collect(),
+                ),
+                action: "Reconcile".into(),
+                secondary: None,
+            };
+            if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
+                tracing::debug!(error = %e, "event not recorded");
+            }
+        }
+    }
+
     /// The Secrets of a namespace with these names that exist (read one by one: the operator
     /// never lists Secrets).
     pub async fn secrets(

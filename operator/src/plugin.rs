@@ -17,7 +17,7 @@ use wxgate_crds::render::render_plugin;
 use wxgate_crds::{GatewayPlugin, name_of, namespace_of};
 
 use crate::keys::{Policy, Ring, RingState, STATE_ANNOTATION, step};
-use crate::status::{Cond, merge};
+use crate::status::Cond;
 use crate::{Context, Error, FIELD_MANAGER, MANAGED_BY};
 
 pub const CONTROLLER: &str = "plugin";
@@ -59,26 +59,7 @@ pub async fn reconcile(plugin: Arc<GatewayPlugin>, ctx: Arc<Context>) -> Result<
                 .join("; "),
         ),
     };
-    let status = plugin.status.clone().unwrap_or_default();
-    if let Some(conditions) = merge(
-        &status.conditions,
-        &[ready],
-        plugin.metadata.generation,
-        status.observed_generation,
-    ) {
-        let api: Api<GatewayPlugin> = Api::namespaced(ctx.client.clone(), ns);
-        let patch = serde_json::json!({
-            "apiVersion": GatewayPlugin::api_version(&()),
-            "kind": GatewayPlugin::kind(&()),
-            "status": {"observedGeneration": plugin.metadata.generation, "conditions": conditions},
-        });
-        api.patch_status(
-            name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
-    }
+    crate::status::write(&ctx, &*plugin, plugin.status.as_ref(), &[ready]).await?;
     ctx.metrics.reconciled(CONTROLLER, started.elapsed());
     Ok(Action::requeue(next))
 }

@@ -141,7 +141,15 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
     let binding_ctl = Controller::new(bindings_api, all.clone());
     let (plugins, bindings) = (plugin_ctl.store(), binding_ctl.store());
     let metrics = Arc::new(Metrics::default());
+    let reporter = kube::runtime::events::Reporter {
+        controller: crate::FIELD_MANAGER.into(),
+        instance: args
+            .identity
+            .clone()
+            .or_else(|| std::env::var("HOSTNAME").ok()),
+    };
     let ctx = Arc::new(Context {
+        recorder: kube::runtime::events::Recorder::new(client.clone(), reporter),
         client: client.clone(),
         plugins: plugins.clone(),
         bindings: bindings.clone(),

@@ -83,6 +83,50 @@ fn truncate(message: &str) -> String {
     format!("{}...", &message[..end])
 }
 
+/// Writes an object's conditions (server-side apply on the status subresource) when they
+/// changed, and records an Event for each condition whose status flipped.
+pub async fn write<K>(
+    ctx: &crate::Context,
+    obj: &K,
+    existing: Option<&wxgate_crds::conditions::Status>,
+    wanted: &[Cond],
+) -> Result<(), crate::Error>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let before = existing
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    let meta = obj.meta();
+    let Some(conditions) = merge(
+        before,
+        wanted,
+        meta.generation,
+        existing.and_then(|s| s.observed_generation),
+    ) else {
+        return Ok(());
+    };
+    let api: kube::Api<K> =
+        kube::Api::namespaced(ctx.client.clone(), wxgate_crds::namespace_of(meta));
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": {"observedGeneration": meta.generation, "conditions": conditions},
+    });
+    let params = kube::api::PatchParams::apply(crate::FIELD_MANAGER).force();
+    api.patch_status(
+        wxgate_crds::name_of(meta),
+        &params,
+        &kube::api::Patch::Apply(&patch),
+    )
+    .await?;
+    ctx.record_transitions(obj, before, &conditions).await;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -441,3 +441,38 @@ async fn a_sidecar_serves_what_the_operator_writes_and_follows_changes() {
     assert!(took[9] < Duration::from_secs(2), "p50 {:?}", took[9]);
     sidecar.stop().await;
 }
+
+#[tokio::test]
+async fn condition_transitions_are_recorded_as_events() {
+    use k8s_openapi::api::events::v1::Event;
+    let ns = setup().await;
+    apply(&ns, &binding("shop", "shop-api")).await;
+    wait_binding(&ns, "shop", "ResolvedRefs", "False", "PluginNotFound").await;
+    let reasons = eventually(Duration::from_secs(20), "a Warning event", || async {
+        let events = ns
+            .typed::<Event>()
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items;
+        let found: Vec<(String, String)> = events
+            .iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("shop"))
+            .map(|e| {
+                (
+                    e.type_.clone().unwrap_or_default(),
+                    e.reason.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        found
+            .iter()
+            .any(|(t, r)| t == "Warning" && r == "PluginNotFound")
+            .then_some(found)
+    })
+    .await;
+    assert!(
+        reasons.iter().any(|(t, _)| t == "Normal"),
+        "Accepted=True is recorded too: {reasons:?}"
+    );
+}

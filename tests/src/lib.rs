@@ -293,8 +293,18 @@ pub async fn spawn_operator(
     Option<std::net::SocketAddr>,
     tokio::sync::oneshot::Sender<()>,
 ) {
+    spawn_operator_as(&kubeconfig().await, flags).await
+}
+
+/// [`spawn_operator`] with the credentials of another kubeconfig.
+pub async fn spawn_operator_as(
+    kubeconfig: &Path,
+    flags: &[&str],
+) -> (
+    Option<std::net::SocketAddr>,
+    tokio::sync::oneshot::Sender<()>,
+) {
     use clap::Parser;
-    let kubeconfig = kubeconfig().await;
     let mut argv: Vec<String> = [
         "wxgate-operator",
         "--kubeconfig",
@@ -369,4 +379,68 @@ pub async fn cluster_sidecar(
     })
     .await;
     sidecar
+}
+
+/// Runs the pinned helm (`tests/install-helm.sh`) against the harness; returns (success, stdout,
+/// stderr).
+pub async fn helm(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new("bash")
+        .arg(repo_root().join("tests/install-helm.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "install-helm.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bin = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()).join("helm/helm");
+    let out = std::process::Command::new(bin)
+        .current_dir(repo_root())
+        .env("KUBECONFIG", kubeconfig().await)
+        .env(
+            "HELM_CACHE_HOME",
+            std::env::temp_dir().join("wxgate-e2e-helm/cache"),
+        )
+        .env(
+            "HELM_CONFIG_HOME",
+            std::env::temp_dir().join("wxgate-e2e-helm/config"),
+        )
+        .env(
+            "HELM_DATA_HOME",
+            std::env::temp_dir().join("wxgate-e2e-helm/data"),
+        )
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs kubectl with a manifest on stdin; returns (success, stdout, stderr).
+pub async fn kubectl_stdin(args: &[&str], stdin: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig().await)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

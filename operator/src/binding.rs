@@ -349,3 +349,144 @@ fn describe<'a>(problems: impl Iterator<Item = &'a Problem>) -> String {
         .collect::<Vec<_>>()
         .join("; ")
 }
+
+#[cfg(test)]
+mod tests {
+    //! The request shape of one Service reconcile, against a mocked API server: reads by name,
+    //! then server-side apply of each rendered object with the operator's field manager and
+    //! force, then the binding's status.
+
+    use std::sync::Arc;
+
+    use http::{Request, Response};
+    use kube::client::Body;
+    use kube::runtime::reflector::store;
+    use kube::runtime::watcher::Event;
+
+    use super::*;
+    use crate::keys::Schedule;
+    use crate::metrics::Metrics;
+
+    fn json(v: serde_json::Value) -> Response<Body> {
+        Response::builder()
+            .body(Body::from(serde_json::to_vec(&v).unwrap()))
+            .unwrap()
+    }
+
+    fn secret(name: &str, data: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "shop"}, "data": data})
+    }
+
+    #[tokio::test]
+    async fn a_service_is_applied_with_the_operator_field_manager_and_force() {
+        let (mock, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let client = kube::Client::new(mock, "shop");
+        let (plugins, mut plugin_writer) = store::<GatewayPlugin>();
+        let (bindings, mut binding_writer) = store::<PluginBinding>();
+        let plugin: GatewayPlugin = serde_json::from_value(serde_json::json!({
+            "apiVersion": "wxgate.dev/v1alpha1", "kind": "GatewayPlugin",
+            "metadata": {"name": "mp-login", "namespace": "shop"},
+            "spec": {"type": "WeChatMpLogin", "wechatMpLogin": {"appId": "wx0123456789abcdef", "credentialsSecretRef": {"name": "creds"}}}
+        }))
+        .unwrap();
+        let binding: PluginBinding = serde_json::from_value(serde_json::json!({
+            "apiVersion": "wxgate.dev/v1alpha1", "kind": "PluginBinding",
+            "metadata": {"name": "b", "namespace": "shop", "uid": "u-1", "generation": 1},
+            "spec": {"pluginRef": {"name": "mp-login"}, "targetRef": {"name": "shop-api"}}
+        }))
+        .unwrap();
+        plugin_writer.apply_watcher_event(&Event::Apply(plugin));
+        binding_writer.apply_watcher_event(&Event::Apply(binding));
+        let reporter = kube::runtime::events::Reporter {
+            controller: "test".into(),
+            instance: None,
+        };
+        let ctx = Context {
+            recorder: kube::runtime::events::Recorder::new(client.clone(), reporter),
+            client,
+            plugins,
+            bindings,
+            schedule: Schedule {
+                day_secs: 86_400,
+                propagation_secs: 600,
+            },
+            metrics: Arc::new(Metrics::default()),
+        };
+        let reconcile = tokio::spawn(async move {
+            reconcile_service(&ServiceRef::new("shop", "shop-api"), &ctx).await
+        });
+
+        let mut seen = Vec::new();
+        loop {
+            let Some((request, send)) = handle.next_request().await else {
+                break;
+            };
+            let (method, uri) = (request.method().clone(), request.uri().to_string());
+            let content_type = request
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned());
+            seen.push(format!("{method} {}", uri.split('?').next().unwrap()));
+            if method == http::Method::PATCH {
+                assert!(
+                    uri.contains("fieldManager=wxgate-operator") && uri.contains("force=true"),
+                    "{uri}"
+                );
+                assert_eq!(
+                    content_type.as_deref(),
+                    Some("application/apply-patch+yaml"),
+                    "{uri}"
+                );
+            }
+            let response = match (method.as_str(), uri.split('?').next().unwrap()) {
+                ("GET", "/api/v1/namespaces/shop/secrets/creds") => {
+                    json(secret("creds", serde_json::json!({"appsecret": "eA=="})))
+                }
+                ("GET", "/api/v1/namespaces/shop/secrets/mp-login-credential-keys") => {
+                    json(secret(
+                        "mp-login-credential-keys",
+                        serde_json::json!({"active": "MDEwMjAzMDQ=", "01020304": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}),
+                    ))
+                }
+                ("GET", "/api/v1/namespaces/shop/services/shop-api") => json(
+                    serde_json::json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "shop-api", "namespace": "shop"}}),
+                ),
+                ("PATCH", path) if path.ends_with("/status") => {
+                    let done = json(
+                        serde_json::json!({"apiVersion": "wxgate.dev/v1alpha1", "kind": "PluginBinding", "metadata": {"name": "b", "namespace": "shop"}, "spec": {"pluginRef": {"name": "mp-login"}, "targetRef": {"name": "shop-api"}}}),
+                    );
+                    send.send_response(done);
+                    continue;
+                }
+                ("PATCH", _) => {
+                    let body = request.into_body().collect_bytes().await.unwrap();
+                    json(serde_json::from_slice(&body).unwrap())
+                }
+                ("POST", path) if path.ends_with("/events") => json(
+                    serde_json::json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "e"}, "eventTime": "2026-01-01T00:00:00.000000Z"}),
+                ),
+                other => panic!("unexpected request {other:?}"),
+            };
+            send.send_response(response);
+        }
+        reconcile.await.unwrap().unwrap();
+        let seen: Vec<&str> = seen
+            .iter()
+            .map(String::as_str)
+            .filter(|s| !s.ends_with("/events"))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                "GET /api/v1/namespaces/shop/secrets/creds",
+                "GET /api/v1/namespaces/shop/secrets/mp-login-credential-keys",
+                "GET /api/v1/namespaces/shop/services/shop-api",
+                "PATCH /api/v1/namespaces/shop/secrets/wxgate-shop-api",
+                "PATCH /api/v1/namespaces/shop/configmaps/wxgate-shop-api",
+                "PATCH /apis/rbac.authorization.k8s.io/v1/namespaces/shop/roles/wxgate-shop-api",
+                "PATCH /apis/rbac.authorization.k8s.io/v1/namespaces/shop/rolebindings/wxgate-shop-api",
+                "PATCH /apis/wxgate.dev/v1alpha1/namespaces/shop/pluginbindings/b/status",
+            ]
+        );
+    }
+}

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000}; NS=10; PER=$((N / NS))
 cargo build -q --release --locked -p wxgate-operator -p wxgate-crds
-dir=$(mktemp -d); trap 'kill $op 2>/dev/null || true; bash tests/kube-apiserver/stop.sh "$dir"; rm -rf "$dir"' EXIT
+dir=$(mktemp -d); op=; trap 'kill ${op:-} 2>/dev/null || true; bash tests/kube-apiserver/stop.sh "$dir"; rm -rf "$dir"' EXIT
 bash tests/kube-apiserver/start.sh "$dir" >/dev/null
 export KUBECONFIG=$dir/kubeconfig
 target/release/crdgen --stdout | kubectl apply --server-side -f - >/dev/null
@@ -21,7 +21,7 @@ for n in range(ns_count):
     print(f"---\napiVersion: v1\nkind: Secret\nmetadata: {{ name: creds, namespace: {ns} }}\nstringData: {{ appsecret: x }}")
     print(f"---\napiVersion: wxgate.dev/v1alpha1\nkind: GatewayPlugin\nmetadata: {{ name: login, namespace: {ns} }}\nspec: {{ type: WeChatMpLogin, wechatMpLogin: {{ appId: wx0123456789abcdef, credentialsSecretRef: {{ name: creds }} }} }}")
     for i in range(per):
-        print(f"---\napiVersion: v1\nkind: Service\nmetadata: {{ name: svc-{i}, namespace: {ns} }}\nspec: {{ selector: {{ app: a{i} }}, ports: [ {{ port: 80, targetPort: http }} ] }}")
+        print(f"---\napiVersion: v1\nkind: Service\nmetadata: {{ name: svc-{i}, namespace: {ns} }}\nspec: {{ clusterIP: None, selector: {{ app: a{i} }}, ports: [ {{ port: 80, targetPort: http }} ] }}")
         print(f"---\napiVersion: wxgate.dev/v1alpha1\nkind: PluginBinding\nmetadata: {{ name: b-{i}, namespace: {ns} }}\nspec: {{ pluginRef: {{ name: login }}, targetRef: {{ name: svc-{i} }} }}")
 PY
 kubectl apply --server-side -f "$dir/objects.yaml" >/dev/null

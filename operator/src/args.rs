@@ -60,6 +60,10 @@ pub struct Args {
     /// Memory limit of the injected sidecar.
     #[arg(long, env = "WXGATE_SIDECAR_MEMORY_LIMIT", default_value = "64Mi")]
     pub sidecar_memory_limit: String,
+    /// Reconciles in flight per controller. Higher: a large backlog (a restart with many
+    /// objects) clears faster but holds more memory at once.
+    #[arg(long, env = "WXGATE_OPERATOR_CONCURRENCY", default_value_t = 8)]
+    pub concurrency: u16,
     /// Log format.
     #[arg(long, env = "WXGATE_OPERATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,

@@ -7,9 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use kube::api::{Api, ListParams};
+use kube::core::PartialObjectMeta;
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Controller;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::watcher::{self, watcher};
 use kube::{Client, ResourceExt};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -55,8 +57,33 @@ pub async fn client(args: &Args) -> anyhow::Result<Client> {
     })
 }
 
+/// A metadata-only watch of every object of a kind.
+fn meta<K>(
+    client: &Client,
+    config: &watcher::Config,
+) -> impl futures_util::Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    watcher(
+        Api::<PartialObjectMeta<K>>::all(client.clone()),
+        config.clone(),
+    )
+    .default_backoff()
+    .touched_objects()
+}
+
 /// Plugins of a namespace that read a Secret.
-fn plugins_reading(plugins: &Store<GatewayPlugin>, secret: &Secret) -> Vec<Arc<GatewayPlugin>> {
+fn plugins_reading(
+    plugins: &Store<GatewayPlugin>,
+    secret: &PartialObjectMeta<Secret>,
+) -> Vec<Arc<GatewayPlugin>> {
     let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
     plugins
         .state()
@@ -133,12 +160,20 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
         );
     }
     let bindings_api: Api<PluginBinding> = Api::all(client.clone());
-    let secrets_api: Api<Secret> = Api::all(client.clone());
-    let all = watcher::Config::default();
-    let managed = watcher::Config::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1));
+    // Only the two controlled kinds are kept in memory. Everything else is watched as metadata
+    // (the mappers need no more), in small pages.
+    let all = watcher::Config::default().page_size(100);
+    let managed = all
+        .clone()
+        .labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1));
 
-    let plugin_ctl = Controller::new(plugins_api.clone(), all.clone());
-    let binding_ctl = Controller::new(bindings_api, all.clone());
+    // Bounded concurrency: a burst (a restart with many objects) is worked through a few at a
+    // time instead of holding every reconcile's buffers at once.
+    let concurrency =
+        kube::runtime::controller::Config::default().concurrency(args.concurrency.max(1));
+    let plugin_ctl =
+        Controller::new(plugins_api.clone(), all.clone()).with_config(concurrency.clone());
+    let binding_ctl = Controller::new(bindings_api, all.clone()).with_config(concurrency);
     let (plugins, bindings) = (plugin_ctl.store(), binding_ctl.store());
     let metrics = Arc::new(Metrics::default());
     let reporter = kube::runtime::events::Reporter {
@@ -161,12 +196,15 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
     });
 
     let p = plugins.clone();
-    let plugin_ctl = plugin_ctl.watches(secrets_api.clone(), all.clone(), move |s: Secret| {
-        plugins_reading(&p, &s)
-            .iter()
-            .map(|p| ObjectRef::from_obj(&**p))
-            .collect::<Vec<_>>()
-    });
+    let plugin_ctl = plugin_ctl.watches_stream(
+        meta::<Secret>(&client, &all),
+        move |s: PartialObjectMeta<Secret>| {
+            plugins_reading(&p, &s)
+                .iter()
+                .map(|p| ObjectRef::from_obj(&**p))
+                .collect::<Vec<_>>()
+        },
+    );
     let (b1, b2, b3, p2) = (
         bindings.clone(),
         bindings.clone(),
@@ -174,37 +212,39 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
         plugins.clone(),
     );
     let binding_ctl = binding_ctl
-        .owns(Api::<ConfigMap>::all(client.clone()), managed.clone())
-        .owns(Api::<Secret>::all(client.clone()), managed)
-        .watches(plugins_api, all.clone(), move |p: GatewayPlugin| {
-            let (ns, name) = (
-                namespace_of(&p.metadata).to_owned(),
-                name_of(&p.metadata).to_owned(),
-            );
-            bindings_where(&b1, |b| {
-                namespace_of(&b.metadata) == ns && b.spec.plugin_ref.name == name
-            })
-        })
-        .watches(secrets_api, all.clone(), move |s: Secret| {
-            let readers: Vec<(String, String)> = plugins_reading(&p2, &s)
-                .iter()
-                .map(|p| {
-                    (
-                        namespace_of(&p.metadata).to_owned(),
-                        name_of(&p.metadata).to_owned(),
-                    )
+        .owns_stream(meta::<ConfigMap>(&client, &managed))
+        .owns_stream(meta::<Secret>(&client, &managed))
+        .watches_stream(
+            meta::<GatewayPlugin>(&client, &all),
+            move |p: PartialObjectMeta<GatewayPlugin>| {
+                let (ns, name) = (p.namespace().unwrap_or_default(), p.name_any());
+                bindings_where(&b1, |b| {
+                    namespace_of(&b.metadata) == ns && b.spec.plugin_ref.name == name
                 })
-                .collect();
-            bindings_where(&b2, |b| {
-                readers
+            },
+        )
+        .watches_stream(
+            meta::<Secret>(&client, &all),
+            move |s: PartialObjectMeta<Secret>| {
+                let readers: Vec<(String, String)> = plugins_reading(&p2, &s)
                     .iter()
-                    .any(|(ns, n)| namespace_of(&b.metadata) == ns && b.spec.plugin_ref.name == *n)
-            })
-        })
-        .watches(
-            Api::<Service>::all(client.clone()),
-            all,
-            move |s: Service| {
+                    .map(|p| {
+                        (
+                            namespace_of(&p.metadata).to_owned(),
+                            name_of(&p.metadata).to_owned(),
+                        )
+                    })
+                    .collect();
+                bindings_where(&b2, |b| {
+                    readers.iter().any(|(ns, n)| {
+                        namespace_of(&b.metadata) == ns && b.spec.plugin_ref.name == *n
+                    })
+                })
+            },
+        )
+        .watches_stream(
+            meta::<Service>(&client, &all),
+            move |s: PartialObjectMeta<Service>| {
                 let (ns, name) = (s.namespace().unwrap_or_default(), s.name_any());
                 bindings_where(&b3, |b| {
                     namespace_of(&b.metadata) == ns && b.spec.target_ref.name == name

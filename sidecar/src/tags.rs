@@ -1,0 +1,166 @@
+//! Tags reach the app as `x-wxgate-tag-<name>` headers and as W3C `baggage` entries (DESIGN.md
+//! section 7); the openid bucket gives percentage canaries a stable 0-99 number.
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use sha2::{Digest, Sha256};
+
+/// Prefix of the header carrying each tag.
+pub const TAG_HEADER_PREFIX: &str = "x-wxgate-tag-";
+/// W3C Baggage limits: at most 8192 bytes and 180 list members in all.
+pub const BAGGAGE_MAX_BYTES: usize = 8192;
+pub const BAGGAGE_MAX_MEMBERS: usize = 180;
+
+/// A stable number 0-99 for an openid: the same user always lands in the same bucket, users
+/// spread evenly (SHA-256, first 8 bytes, modulo 100).
+pub fn bucket(openid: &str) -> u8 {
+    let digest = Sha256::digest(openid.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    (u64::from_be_bytes(first) % 100) as u8
+}
+
+/// Characters percent-encoded in a baggage value: everything but unreserved URL characters.
+const BAGGAGE_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Merges tags into an incoming `baggage` header value: the incoming members are kept (except
+/// ones our tags replace), ours are appended, values percent-encoded; members that would pass
+/// the W3C limits are left out, ours first.
+pub fn merge_baggage(existing: Option<&str>, tags: &[(String, String)]) -> String {
+    let ours: Vec<String> = tags
+        .iter()
+        .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, BAGGAGE_VALUE)))
+        .collect();
+    let mut members: Vec<String> = existing
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .filter(|m| {
+            let key = m.split(['=', ';']).next().unwrap_or_default().trim();
+            !tags.iter().any(|(k, _)| k == key)
+        })
+        .map(str::to_owned)
+        .collect();
+    let mut out = String::new();
+    let mut count = 0;
+    members.splice(0..0, ours);
+    for m in members {
+        let extra = if out.is_empty() { m.len() } else { m.len() + 1 };
+        if count == BAGGAGE_MAX_MEMBERS || out.len() + extra > BAGGAGE_MAX_BYTES {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(&m);
+        count += 1;
+    }
+    out
+}
+
+/// A valid W3C `traceparent` (version 00, non-zero ids), or `None`.
+pub fn parse_traceparent(value: &str) -> Option<(&str, &str)> {
+    let parts: Vec<&str> = value.trim().split('-').collect();
+    let [version, trace_id, span_id, flags] = parts[..] else {
+        return None;
+    };
+    let hex = |s: &str, n: usize| {
+        s.len() == n && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    let valid = hex(version, 2)
+        && version != "ff"
+        && hex(trace_id, 32)
+        && trace_id.bytes().any(|b| b != b'0')
+        && hex(span_id, 16)
+        && span_id.bytes().any(|b| b != b'0')
+        && hex(flags, 2);
+    valid.then_some((trace_id, span_id))
+}
+
+/// A fresh `traceparent` (sampled) and its trace id.
+pub fn new_traceparent() -> (String, String) {
+    let mut trace = [0u8; 16];
+    let mut span = [0u8; 8];
+    rand::fill(&mut trace);
+    rand::fill(&mut span);
+    let trace_id = hex::encode(trace);
+    (format!("00-{trace_id}-{}-01", hex::encode(span)), trace_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_stable_and_uniform_within_one_percent_per_decile() {
+        assert_eq!(bucket("oAlice"), bucket("oAlice"));
+        let mut deciles = [0u32; 10];
+        for i in 0..100_000 {
+            let b = bucket(&format!("o{i:027}"));
+            assert!(b < 100);
+            deciles[usize::from(b / 10)] += 1;
+        }
+        for (d, n) in deciles.iter().enumerate() {
+            let share = f64::from(*n) / 100_000.0;
+            assert!((share - 0.10).abs() <= 0.01, "decile {d}: {share}");
+        }
+    }
+
+    #[test]
+    fn baggage_merges_encodes_and_respects_limits() {
+        let tags = vec![
+            ("bucket".to_owned(), "42".to_owned()),
+            ("city".to_owned(), "Guang zhou/广州".to_owned()),
+        ];
+        assert_eq!(
+            merge_baggage(None, &tags),
+            "bucket=42,city=Guang%20zhou%2F%E5%B9%BF%E5%B7%9E"
+        );
+        assert_eq!(
+            merge_baggage(
+                Some("userId=alice, bucket=7;p=1 ,serverNode=DF%2028"),
+                &tags[..1]
+            ),
+            "bucket=42,userId=alice,serverNode=DF%2028",
+            "ours replace a client's member of the same key"
+        );
+        let big = (0..300)
+            .map(|i| format!("k{i}=v"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let merged = merge_baggage(Some(&big), &tags[..1]);
+        assert!(merged.starts_with("bucket=42,"));
+        assert_eq!(merged.split(',').count(), BAGGAGE_MAX_MEMBERS);
+        let huge = format!("a={}", "x".repeat(9000));
+        assert_eq!(merge_baggage(Some(&huge), &tags[..1]), "bucket=42");
+    }
+
+    #[test]
+    fn traceparents_are_validated_and_created() {
+        let ok = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(
+            parse_traceparent(ok),
+            Some(("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"))
+        );
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+        ] {
+            assert_eq!(parse_traceparent(bad), None, "{bad:?}");
+        }
+        let (made, trace_id) = new_traceparent();
+        assert_eq!(
+            parse_traceparent(&made).map(|(t, _)| t),
+            Some(trace_id.as_str())
+        );
+    }
+}

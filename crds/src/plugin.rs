@@ -114,6 +114,151 @@ pub struct WeChatMpLogin {
     /// How the WeChat identity is handed to the app.
     #[serde(default)]
     pub forward: ForwardSpec,
+    /// WeChat default tags for gray release and trace search (`x-wxgate-tag-<name>` headers
+    /// and `baggage` entries on every bound request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<WeChatTags>,
+}
+
+/// WeChat default tags.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WeChatTags {
+    /// Tags to add. `appid`, `openid`, `unionid`, and `bucket` (a stable 0-99 number from the
+    /// openid, for percentage canaries) come from the verified identity; `nickName`, `gender`,
+    /// `language`, `city`, `province`, `country` only from profile data WeChat vouches for on the
+    /// login request, kept in the credential. Tag names are the lowercase field names.
+    #[schemars(length(min = 1, max = 10))]
+    pub fields: Vec<WeChatTagField>,
+    /// Where a login request carries WeChat's profile data.
+    #[serde(default)]
+    pub profile: ProfileParams,
+}
+
+/// A WeChat default tag.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+pub enum WeChatTagField {
+    #[serde(rename = "appid")]
+    AppId,
+    #[serde(rename = "openid")]
+    OpenId,
+    #[serde(rename = "unionid")]
+    UnionId,
+    #[serde(rename = "bucket")]
+    Bucket,
+    #[serde(rename = "nickName")]
+    NickName,
+    #[serde(rename = "gender")]
+    Gender,
+    #[serde(rename = "language")]
+    Language,
+    #[serde(rename = "city")]
+    City,
+    #[serde(rename = "province")]
+    Province,
+    #[serde(rename = "country")]
+    Country,
+}
+
+impl WeChatTagField {
+    /// The tag name: the field name in lowercase.
+    pub fn tag_name(self) -> &'static str {
+        match self {
+            WeChatTagField::AppId => "appid",
+            WeChatTagField::OpenId => "openid",
+            WeChatTagField::UnionId => "unionid",
+            WeChatTagField::Bucket => "bucket",
+            WeChatTagField::NickName => "nickname",
+            WeChatTagField::Gender => "gender",
+            WeChatTagField::Language => "language",
+            WeChatTagField::City => "city",
+            WeChatTagField::Province => "province",
+            WeChatTagField::Country => "country",
+        }
+    }
+
+    /// The key in WeChat's profile JSON, for profile fields.
+    pub fn profile_key(self) -> Option<&'static str> {
+        match self {
+            WeChatTagField::NickName => Some("nickName"),
+            WeChatTagField::Gender => Some("gender"),
+            WeChatTagField::Language => Some("language"),
+            WeChatTagField::City => Some("city"),
+            WeChatTagField::Province => Some("province"),
+            WeChatTagField::Country => Some("country"),
+            _ => None,
+        }
+    }
+}
+
+/// Where the four profile parameters travel on a login request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileParams {
+    /// `rawData` of `wx.getUserProfile`, checked with `signature`.
+    #[serde(default = "default_raw_data")]
+    pub raw_data: ProfileParam,
+    /// `signature`: sha1(rawData + session_key).
+    #[serde(default = "default_signature")]
+    pub signature: ProfileParam,
+    /// `encryptedData`, decrypted with the session_key (its watermark appid is checked).
+    #[serde(default = "default_encrypted_data")]
+    pub encrypted_data: ProfileParam,
+    /// `iv` of `encryptedData`.
+    #[serde(default = "default_iv")]
+    pub iv: ProfileParam,
+}
+
+impl Default for ProfileParams {
+    fn default() -> Self {
+        Self {
+            raw_data: default_raw_data(),
+            signature: default_signature(),
+            encrypted_data: default_encrypted_data(),
+            iv: default_iv(),
+        }
+    }
+}
+
+fn header_param(name: &str) -> ProfileParam {
+    ProfileParam {
+        location: ProfileIn::Header,
+        name: name.to_owned(),
+    }
+}
+fn default_raw_data() -> ProfileParam {
+    header_param("X-WX-Raw-Data")
+}
+fn default_signature() -> ProfileParam {
+    header_param("X-WX-Signature")
+}
+fn default_encrypted_data() -> ProfileParam {
+    header_param("X-WX-Encrypted-Data")
+}
+fn default_iv() -> ProfileParam {
+    header_param("X-WX-IV")
+}
+
+/// One profile parameter.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileParam {
+    /// `header` or `query`.
+    #[serde(rename = "in")]
+    pub location: ProfileIn,
+    /// Parameter name.
+    #[schemars(length(min = 1, max = 64), regex(pattern = validate::TOKEN_PATTERN))]
+    pub name: String,
+}
+
+/// Location of a profile parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProfileIn {
+    Header,
+    Query,
 }
 
 /// Reference to the Secret with the mini program's credentials.
@@ -505,6 +650,22 @@ impl WeChatMpLogin {
                     "name",
                     format!("{name:?} is an identity parameter the sidecar forwards and strips"),
                 ));
+            }
+        }
+        if let Some(tags) = &self.tags {
+            let at = at.field("tags");
+            let unique: std::collections::BTreeSet<_> = tags.fields.iter().collect();
+            if tags.fields.is_empty() || unique.len() != tags.fields.len() {
+                errors.push(at.error("fields", "must list distinct fields"));
+            }
+            let profile = at.field("profile");
+            for (field, p) in [
+                ("rawData", &tags.profile.raw_data),
+                ("signature", &tags.profile.signature),
+                ("encryptedData", &tags.profile.encrypted_data),
+                ("iv", &tags.profile.iv),
+            ] {
+                validate::token(&profile.field(field).field("name"), &p.name, errors);
             }
         }
         let code_is_header = self.code.location == CodeIn::Header;

@@ -33,6 +33,9 @@ pub enum ErrorCode {
     RequestTooLarge,
     /// Request headers larger than `--max-header-bytes`.
     HeadersTooLarge,
+    /// Profile data on a login that WeChat does not vouch for (bad signature, undecryptable,
+    /// another app's watermark).
+    ProfileInvalid,
 }
 
 impl ErrorCode {
@@ -56,12 +59,15 @@ impl ErrorCode {
             ErrorCode::BadRequest => "BAD_REQUEST",
             ErrorCode::RequestTooLarge => "REQUEST_TOO_LARGE",
             ErrorCode::HeadersTooLarge => "HEADERS_TOO_LARGE",
+            ErrorCode::ProfileInvalid => "WX_PROFILE_INVALID",
         }
     }
 
     pub fn status(self) -> StatusCode {
         match self {
-            ErrorCode::BadLoginRequest | ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::BadLoginRequest | ErrorCode::BadRequest | ErrorCode::ProfileInvalid => {
+                StatusCode::BAD_REQUEST
+            }
             ErrorCode::WxCodeInvalid
             | ErrorCode::WxCodeUsed
             | ErrorCode::LoginRequired
@@ -83,7 +89,8 @@ impl ErrorCode {
     pub fn relogin(self) -> bool {
         matches!(
             self,
-            ErrorCode::WxTimeout
+            ErrorCode::ProfileInvalid
+                | ErrorCode::WxTimeout
                 | ErrorCode::WxCodeInvalid
                 | ErrorCode::WxCodeUsed
                 | ErrorCode::LoginRequired
@@ -134,11 +141,14 @@ impl ErrorCode {
             ErrorCode::BadRequest => "the request is malformed or ambiguous",
             ErrorCode::RequestTooLarge => "the request body is too large",
             ErrorCode::HeadersTooLarge => "the request headers are too large",
+            ErrorCode::ProfileInvalid => {
+                "the profile data is not vouched for by WeChat; call wx.login() again"
+            }
         }
     }
 
     /// Every code, for tests and metrics.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::BadLoginRequest,
         ErrorCode::WxCodeInvalid,
         ErrorCode::WxCodeUsed,
@@ -157,6 +167,7 @@ impl ErrorCode {
         ErrorCode::BadRequest,
         ErrorCode::RequestTooLarge,
         ErrorCode::HeadersTooLarge,
+        ErrorCode::ProfileInvalid,
     ];
 
     /// The answer, as a full response.

@@ -164,3 +164,78 @@ mod tests {
         );
     }
 }
+
+/// At most this many tags per request (TSF's limit); extra ones are dropped.
+pub const MAX_TAGS: usize = 16;
+
+/// The WeChat default tags of a request: identity fields from the verified identity, profile
+/// fields from what the credential (or this login) carries.
+pub fn wechat_tags(
+    config: &wxgate_crds::plugin::WeChatTags,
+    openid: &str,
+    unionid: Option<&str>,
+    appid: &str,
+    profile: Option<&std::collections::BTreeMap<String, String>>,
+) -> Vec<(String, String)> {
+    use wxgate_crds::plugin::WeChatTagField as F;
+    config
+        .fields
+        .iter()
+        .filter_map(|f| {
+            let value = match f {
+                F::AppId => Some(appid.to_owned()),
+                F::OpenId => Some(openid.to_owned()),
+                F::UnionId => unionid.map(str::to_owned),
+                F::Bucket => Some(bucket(openid).to_string()),
+                _ => profile.and_then(|p| p.get(f.tag_name()).cloned()),
+            }?;
+            Some((f.tag_name().to_owned(), value))
+        })
+        .collect()
+}
+
+/// The profile fields a plugin wants, from WeChat's profile JSON, by tag name (values as
+/// text: numbers such as gender become "1").
+pub fn profile_tags(
+    config: &wxgate_crds::plugin::WeChatTags,
+    fields: &serde_json::Map<String, serde_json::Value>,
+) -> std::collections::BTreeMap<String, String> {
+    config
+        .fields
+        .iter()
+        .filter_map(|f| {
+            let value = fields.get(f.profile_key()?)?;
+            let text = match value {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                _ => return None,
+            };
+            Some((f.tag_name().to_owned(), text))
+        })
+        .collect()
+}
+
+/// Adds tags to a request: one `x-wxgate-tag-<name>` header each (value percent-encoded UTF-8)
+/// and `baggage` entries merged with the client's.
+pub fn emit(headers: &mut http::HeaderMap, tags: &[(String, String)]) {
+    let tags = &tags[..tags.len().min(MAX_TAGS)];
+    if tags.is_empty() {
+        return;
+    }
+    for (name, value) in tags {
+        let name = http::HeaderName::from_bytes(format!("{TAG_HEADER_PREFIX}{name}").as_bytes());
+        let value =
+            http::HeaderValue::from_str(&utf8_percent_encode(value, BAGGAGE_VALUE).to_string());
+        if let (Ok(n), Ok(v)) = (name, value) {
+            headers.insert(n, v);
+        }
+    }
+    let existing = headers
+        .get("baggage")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Ok(v) = http::HeaderValue::from_str(&merge_baggage(existing.as_deref(), tags)) {
+        headers.insert("baggage", v);
+    }
+}

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::binding::ApiMatch;
 use crate::keys::KeyRing;
-use crate::plugin::{CodeParam, ForwardSpec, PluginType, SessionSpec, TagPlugin};
+use crate::plugin::{CodeParam, ForwardSpec, PluginType, SessionSpec, TagPlugin, WeChatTags};
 use crate::secret::SecretString;
 
 /// Format of the rendered documents; bumped on any incompatible change.
@@ -89,6 +89,9 @@ pub struct LoginConfig {
     pub login_paths: Option<Vec<String>>,
     pub session: SessionSpec,
     pub forward: ForwardSpec,
+    /// WeChat default tags, when configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<WeChatTags>,
 }
 
 /// One bound route: which plugin applies to which requests.

@@ -223,6 +223,7 @@ pub fn render_plugin(
         login_paths: login.login.as_ref().map(|l| l.paths.clone()),
         session: login.session.clone(),
         forward: login.forward.clone(),
+        tags: login.tags.clone(),
     };
     Ok((RenderedPlugin::WeChatMpLogin(config), Some(secret)))
 }

@@ -75,6 +75,23 @@ pub async fn handle(
         session_key: Some(session.session_key.expose()),
     };
     identity::forward(&mut parts, plugin, &id);
+    let profile = match &plugin.config.tags {
+        Some(config) => match profile(&parts, config, &session.session_key, plugin.app_id()) {
+            Ok(p) => p,
+            Err(code) => return rec.reject(code),
+        },
+        None => None,
+    };
+    if let Some(config) = &plugin.config.tags {
+        let tags = crate::tags::wechat_tags(
+            config,
+            &session.openid,
+            session.unionid.as_deref(),
+            plugin.app_id(),
+            profile.as_ref(),
+        );
+        crate::tags::emit(&mut parts.headers, &tags);
+    }
     let response = match forward(state, up, active, parts, up_body).await {
         Ok(r) => r,
         Err(e) => return rec.reject(e),
@@ -91,7 +108,7 @@ pub async fn handle(
         iat: now,
         exp: now + i64::from(s.ttl_minutes) * 60,
         jti: new_jti(),
-        tags: None,
+        tags: profile,
         sk: s.embed_session_key.then(|| session.session_key.clone()),
     };
     session::put(
@@ -101,6 +118,48 @@ pub async fn handle(
         state.limits.max_merge_body_bytes,
     )
     .await
+}
+
+/// Profile tags from the WeChat-vouched data of a login request: `rawData` + `signature`, else
+/// `encryptedData` + `iv`; none present: none. Present but not vouched for: refused.
+fn profile(
+    parts: &Parts,
+    config: &wxgate_crds::plugin::WeChatTags,
+    session_key: &wxgate_crds::secret::SecretString,
+    app_id: &str,
+) -> Result<Option<std::collections::BTreeMap<String, String>>, ErrorCode> {
+    use crate::profile::{from_encrypted_data, from_raw_data};
+    if !config.fields.iter().any(|f| f.profile_key().is_some()) {
+        return Ok(None);
+    }
+    let read = |p: &wxgate_crds::plugin::ProfileParam| -> Option<String> {
+        match p.location {
+            wxgate_crds::plugin::ProfileIn::Header => {
+                let v = parts.headers.get(p.name.as_str())?;
+                String::from_utf8(v.as_bytes().to_vec()).ok()
+            }
+            wxgate_crds::plugin::ProfileIn::Query => match params::query(&parts.uri, &p.name) {
+                Found::One(v) => Some(v.into_owned()),
+                _ => None,
+            },
+        }
+    };
+    let p = &config.profile;
+    let fields = match (
+        read(&p.raw_data),
+        read(&p.signature),
+        read(&p.encrypted_data),
+        read(&p.iv),
+    ) {
+        (Some(raw), Some(sig), _, _) => from_raw_data(&raw, &sig, session_key.expose()),
+        (_, _, Some(data), Some(iv)) => {
+            from_encrypted_data(&data, &iv, session_key.expose(), app_id)
+        }
+        (None, None, None, None) => return Ok(None),
+        _ => return Err(ErrorCode::ProfileInvalid),
+    };
+    let fields = fields.map_err(|_| ErrorCode::ProfileInvalid)?;
+    Ok(Some(crate::tags::profile_tags(config, &fields)))
 }
 
 pub fn unix_now() -> i64 {

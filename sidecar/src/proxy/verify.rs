@@ -64,6 +64,16 @@ pub async fn handle(
         },
     };
     identity::forward(&mut parts, plugin, &id);
+    if let Some(config) = &plugin.config.tags {
+        let tags = crate::tags::wechat_tags(
+            config,
+            &claims.openid,
+            claims.unionid.as_deref(),
+            &claims.appid,
+            claims.tags.as_ref(),
+        );
+        crate::tags::emit(&mut parts.headers, &tags);
+    }
     let up_body = body::stream_up(body, state.limits.max_body_bytes);
     let response = match forward(state, up, active, parts, up_body).await {
         Ok(r) => r,

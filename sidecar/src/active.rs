@@ -99,7 +99,7 @@ impl Active {
             }
             plugins.push(LoginPlugin {
                 id: id.clone(),
-                config: login.clone(),
+                config: (**login).clone(),
                 app_secret: s.app_secret.clone(),
                 sealer,
             });

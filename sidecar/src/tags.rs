@@ -91,80 +91,6 @@ pub fn new_traceparent() -> (String, String) {
     (format!("00-{trace_id}-{}-01", hex::encode(span)), trace_id)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn buckets_are_stable_and_uniform_within_one_percent_per_decile() {
-        assert_eq!(bucket("oAlice"), bucket("oAlice"));
-        let mut deciles = [0u32; 10];
-        for i in 0..100_000 {
-            let b = bucket(&format!("o{i:027}"));
-            assert!(b < 100);
-            deciles[usize::from(b / 10)] += 1;
-        }
-        for (d, n) in deciles.iter().enumerate() {
-            let share = f64::from(*n) / 100_000.0;
-            assert!((share - 0.10).abs() <= 0.01, "decile {d}: {share}");
-        }
-    }
-
-    #[test]
-    fn baggage_merges_encodes_and_respects_limits() {
-        let tags = vec![
-            ("bucket".to_owned(), "42".to_owned()),
-            ("city".to_owned(), "Guang zhou/广州".to_owned()),
-        ];
-        assert_eq!(
-            merge_baggage(None, &tags),
-            "bucket=42,city=Guang%20zhou%2F%E5%B9%BF%E5%B7%9E"
-        );
-        assert_eq!(
-            merge_baggage(
-                Some("userId=alice, bucket=7;p=1 ,serverNode=DF%2028"),
-                &tags[..1]
-            ),
-            "bucket=42,userId=alice,serverNode=DF%2028",
-            "ours replace a client's member of the same key"
-        );
-        let big = (0..300)
-            .map(|i| format!("k{i}=v"))
-            .collect::<Vec<_>>()
-            .join(",");
-        let merged = merge_baggage(Some(&big), &tags[..1]);
-        assert!(merged.starts_with("bucket=42,"));
-        assert_eq!(merged.split(',').count(), BAGGAGE_MAX_MEMBERS);
-        let huge = format!("a={}", "x".repeat(9000));
-        assert_eq!(merge_baggage(Some(&huge), &tags[..1]), "bucket=42");
-    }
-
-    #[test]
-    fn traceparents_are_validated_and_created() {
-        let ok = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        assert_eq!(
-            parse_traceparent(ok),
-            Some(("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"))
-        );
-        for bad in [
-            "",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
-            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
-        ] {
-            assert_eq!(parse_traceparent(bad), None, "{bad:?}");
-        }
-        let (made, trace_id) = new_traceparent();
-        assert_eq!(
-            parse_traceparent(&made).map(|(t, _)| t),
-            Some(trace_id.as_str())
-        );
-    }
-}
-
 /// At most this many tags per request (TSF's limit); extra ones are dropped.
 pub const MAX_TAGS: usize = 16;
 
@@ -237,5 +163,79 @@ pub fn emit(headers: &mut http::HeaderMap, tags: &[(String, String)]) {
         .map(str::to_owned);
     if let Ok(v) = http::HeaderValue::from_str(&merge_baggage(existing.as_deref(), tags)) {
         headers.insert("baggage", v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_stable_and_uniform_within_one_percent_per_decile() {
+        assert_eq!(bucket("oAlice"), bucket("oAlice"));
+        let mut deciles = [0u32; 10];
+        for i in 0..100_000 {
+            let b = bucket(&format!("o{i:027}"));
+            assert!(b < 100);
+            deciles[usize::from(b / 10)] += 1;
+        }
+        for (d, n) in deciles.iter().enumerate() {
+            let share = f64::from(*n) / 100_000.0;
+            assert!((share - 0.10).abs() <= 0.01, "decile {d}: {share}");
+        }
+    }
+
+    #[test]
+    fn baggage_merges_encodes_and_respects_limits() {
+        let tags = vec![
+            ("bucket".to_owned(), "42".to_owned()),
+            ("city".to_owned(), "Guang zhou/广州".to_owned()),
+        ];
+        assert_eq!(
+            merge_baggage(None, &tags),
+            "bucket=42,city=Guang%20zhou%2F%E5%B9%BF%E5%B7%9E"
+        );
+        assert_eq!(
+            merge_baggage(
+                Some("userId=alice, bucket=7;p=1 ,serverNode=DF%2028"),
+                &tags[..1]
+            ),
+            "bucket=42,userId=alice,serverNode=DF%2028",
+            "ours replace a client's member of the same key"
+        );
+        let big = (0..300)
+            .map(|i| format!("k{i}=v"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let merged = merge_baggage(Some(&big), &tags[..1]);
+        assert!(merged.starts_with("bucket=42,"));
+        assert_eq!(merged.split(',').count(), BAGGAGE_MAX_MEMBERS);
+        let huge = format!("a={}", "x".repeat(9000));
+        assert_eq!(merge_baggage(Some(&huge), &tags[..1]), "bucket=42");
+    }
+
+    #[test]
+    fn traceparents_are_validated_and_created() {
+        let ok = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(
+            parse_traceparent(ok),
+            Some(("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"))
+        );
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+        ] {
+            assert_eq!(parse_traceparent(bad), None, "{bad:?}");
+        }
+        let (made, trace_id) = new_traceparent();
+        assert_eq!(
+            parse_traceparent(&made).map(|(t, _)| t),
+            Some(trace_id.as_str())
+        );
     }
 }

@@ -66,7 +66,7 @@ pub struct RenderedConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum RenderedPlugin {
-    WeChatMpLogin(LoginConfig),
+    WeChatMpLogin(Box<LoginConfig>),
     Tag(TagPlugin),
 }
 

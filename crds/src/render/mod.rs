@@ -225,7 +225,10 @@ pub fn render_plugin(
         forward: login.forward.clone(),
         tags: login.tags.clone(),
     };
-    Ok((RenderedPlugin::WeChatMpLogin(config), Some(secret)))
+    Ok((
+        RenderedPlugin::WeChatMpLogin(Box::new(config)),
+        Some(secret),
+    ))
 }
 
 #[cfg(test)]

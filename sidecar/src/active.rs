@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 use http::HeaderName;
-use wxgate_crds::plugin::{IDENTITY_HEADERS, PluginType};
+use wxgate_crds::plugin::{IDENTITY_HEADERS, PluginType, TagPlugin};
 use wxgate_crds::render::{LoginConfig, RenderedConfig, RenderedPlugin, RenderedSecret};
 use wxgate_crds::secret::SecretString;
 use wxgate_crds::validate::same_param;
@@ -37,9 +37,9 @@ impl LoginPlugin {
     }
 }
 
-/// A route of the login type, pointing at its plugin.
+/// A route, pointing at its plugin among those of its type.
 #[derive(Debug)]
-struct LoginRoute {
+struct Route {
     api: Option<wxgate_crds::binding::ApiMatch>,
     plugin: usize,
 }
@@ -49,8 +49,10 @@ struct LoginRoute {
 pub struct Active {
     /// `<config version>.<secret version>`.
     pub version: String,
-    routes: Vec<LoginRoute>,
+    routes: Vec<Route>,
     pub plugins: Vec<LoginPlugin>,
+    tag_routes: Vec<Route>,
+    tag_plugins: Vec<TagPlugin>,
     /// Parameters stripped from every request (and response): lowercase header names.
     identity: Vec<String>,
 }
@@ -104,18 +106,35 @@ impl Active {
                 sealer,
             });
         }
-        let mut routes = Vec::new();
+        let tag_ids: Vec<&String> = config
+            .plugins
+            .iter()
+            .filter(|(_, p)| p.plugin_type() == PluginType::Tag)
+            .map(|(id, _)| id)
+            .collect();
+        let tag_plugins: Vec<TagPlugin> = config
+            .plugins
+            .values()
+            .filter_map(|p| match p {
+                RenderedPlugin::Tag(t) => Some(t.clone()),
+                RenderedPlugin::WeChatMpLogin(_) => None,
+            })
+            .collect();
+        let (mut routes, mut tag_routes) = (Vec::new(), Vec::new());
         for route in &config.routes {
-            if route.plugin_type != PluginType::WeChatMpLogin {
-                continue;
-            }
-            let plugin = plugins
-                .iter()
-                .position(|p| p.id == route.plugin)
-                .ok_or_else(|| {
-                    CompileError::UnknownPlugin(route.binding.clone(), route.plugin.clone())
-                })?;
-            routes.push(LoginRoute {
+            let position = match route.plugin_type {
+                PluginType::WeChatMpLogin => plugins.iter().position(|p| p.id == route.plugin),
+                PluginType::Tag => tag_ids.iter().position(|id| **id == route.plugin),
+            };
+            let plugin = position.ok_or_else(|| {
+                CompileError::UnknownPlugin(route.binding.clone(), route.plugin.clone())
+            })?;
+            let target = if route.plugin_type == PluginType::Tag {
+                &mut tag_routes
+            } else {
+                &mut routes
+            };
+            target.push(Route {
                 api: route.api.clone(),
                 plugin,
             });
@@ -124,20 +143,24 @@ impl Active {
             version: format!("{}.{}", config.version, secret.version),
             routes,
             plugins,
+            tag_routes,
+            tag_plugins,
             identity,
         })
     }
 
     /// The login plugin bound to a request, if any: the first route in precedence order.
     pub fn login_plugin(&self, path: &str, method: &http::Method) -> Option<&LoginPlugin> {
-        self.routes
-            .iter()
-            .find(|r| {
-                r.api
-                    .as_ref()
-                    .is_none_or(|api| routing::api_matches(api, path, method))
-            })
-            .map(|r| &self.plugins[r.plugin])
+        first(&self.routes, path, method).map(|r| &self.plugins[r.plugin])
+    }
+
+    /// The Tag plugin bound to a request, if any, with the API that matched.
+    pub fn tag_plugin(
+        &self,
+        path: &str,
+        method: &http::Method,
+    ) -> Option<(&TagPlugin, Option<&wxgate_crds::binding::ApiMatch>)> {
+        first(&self.tag_routes, path, method).map(|r| (&self.tag_plugins[r.plugin], r.api.as_ref()))
     }
 
     /// Whether a parameter name is an identity parameter (any case, `_` for `-`), or one in
@@ -145,6 +168,15 @@ impl Active {
     pub fn is_identity(&self, name: &str) -> bool {
         is_reserved(name) || self.identity.iter().any(|n| same_param(n, name))
     }
+}
+
+/// The first route (in precedence order) matching a request.
+fn first<'a>(routes: &'a [Route], path: &str, method: &http::Method) -> Option<&'a Route> {
+    routes.iter().find(|r| {
+        r.api
+            .as_ref()
+            .is_none_or(|api| routing::api_matches(api, path, method))
+    })
 }
 
 /// Headers in wxgate's namespace, which only the sidecar may set.

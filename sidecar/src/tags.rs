@@ -145,7 +145,12 @@ pub fn profile_tags(
 /// Adds tags to a request: one `x-wxgate-tag-<name>` header each (value percent-encoded UTF-8)
 /// and `baggage` entries merged with the client's.
 pub fn emit(headers: &mut http::HeaderMap, tags: &[(String, String)]) {
-    let tags = &tags[..tags.len().min(MAX_TAGS)];
+    let present = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with(TAG_HEADER_PREFIX))
+        .count();
+    let room = MAX_TAGS.saturating_sub(present);
+    let tags = &tags[..tags.len().min(room)];
     if tags.is_empty() {
         return;
     }
@@ -164,6 +169,75 @@ pub fn emit(headers: &mut http::HeaderMap, tags: &[(String, String)]) {
     if let Ok(v) = http::HeaderValue::from_str(&merge_baggage(existing.as_deref(), tags)) {
         headers.insert("baggage", v);
     }
+}
+
+/// What a Tag plugin takes from one request.
+#[derive(Debug, Default, PartialEq)]
+pub struct Extracted {
+    pub tags: Vec<(String, String)>,
+    /// The value of the rule marked `traceId`, when present.
+    pub trace_value: Option<String>,
+}
+
+/// Reads every rule of a Tag plugin from a request: `path` from the `{name}` segments of the
+/// Template API that matched, `query`, `header`, `cookie` (a parameter present twice is skipped).
+pub fn extract(
+    plugin: &wxgate_crds::plugin::TagPlugin,
+    api: Option<&wxgate_crds::binding::ApiMatch>,
+    path: &str,
+    parts: &http::request::Parts,
+) -> Extracted {
+    use wxgate_crds::binding::PathMatch;
+    use wxgate_crds::plugin::TagIn;
+    let path_params = api
+        .filter(|a| a.match_type == PathMatch::Template)
+        .and_then(|a| crate::routing::template_params(&a.path, path))
+        .unwrap_or_default();
+    let mut out = Extracted::default();
+    for rule in &plugin.rules {
+        let name = rule.from.name.as_str();
+        let value = match rule.from.location {
+            TagIn::Path => path_params
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned()),
+            TagIn::Query => one(crate::params::query(&parts.uri, name)),
+            TagIn::Header => one(crate::params::header(&parts.headers, name)),
+            TagIn::Cookie => one(crate::params::cookie(&parts.headers, name)),
+        };
+        let Some(value) = value.filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        if rule.trace_id {
+            out.trace_value = Some(value.clone());
+        }
+        out.tags.push((rule.tag.clone(), value));
+    }
+    out
+}
+
+fn one(found: crate::params::Found<'_>) -> Option<String> {
+    match found {
+        crate::params::Found::One(v) => Some(v.into_owned()),
+        _ => None,
+    }
+}
+
+/// Keeps a valid incoming `traceparent` or sets a fresh one; returns the trace id.
+pub fn ensure_traceparent(headers: &mut http::HeaderMap) -> String {
+    if let Some((trace_id, _)) = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_traceparent)
+    {
+        return trace_id.to_owned();
+    }
+    let (value, trace_id) = new_traceparent();
+    if let Ok(v) = http::HeaderValue::from_str(&value) {
+        headers.insert("traceparent", v);
+    }
+    headers.remove("tracestate");
+    trace_id
 }
 
 #[cfg(test)]

@@ -156,3 +156,129 @@ async fn profile_data_wechat_does_not_vouch_for_is_refused() {
     assert!(seen["headers"].get("x-wxgate-tag-nickname").is_none());
     assert!(seen["headers"].get("x-wxgate-tag-openid").is_some());
 }
+
+const TAG_PLUGIN: &str = "---
+apiVersion: wxgate.dev/v1alpha1
+kind: GatewayPlugin
+metadata: { name: tags }
+spec:
+  type: Tag
+  tag:
+    rules:
+    - { from: { in: path, name: id }, tag: uid }
+    - { from: { in: query, name: channel }, tag: channel }
+    - { from: { in: header, name: x-region }, tag: region }
+    - { from: { in: cookie, name: ab }, tag: ab }
+    - { from: { in: query, name: order }, tag: order, traceId: true }
+---
+apiVersion: wxgate.dev/v1alpha1
+kind: PluginBinding
+metadata: { name: tags }
+spec:
+  pluginRef: { name: tags }
+  targetRef: { name: shop-api }
+  apis: [ { path: '/users/{id}/orders', match: Template } ]
+";
+
+#[tokio::test]
+async fn a_tag_plugin_reads_each_location_alongside_the_login_plugin() {
+    let env = Env::start(Setup::default().login(TAGS).extra(TAG_PLUGIN)).await;
+    let credential = env.login("erin_1").await;
+    let r = env
+        .http
+        .get(env.url("/users/42/orders?channel=wx&order=A-1001"))
+        .header("user_session", &credential)
+        .header("x-region", "south")
+        .header("cookie", "ab=b; other=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let trace_id = r.headers()["x-wxgate-trace-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let seen: serde_json::Value = r.json().await.unwrap();
+    let h = &seen["headers"];
+    for (tag, value) in [
+        ("uid", "42"),
+        ("channel", "wx"),
+        ("region", "south"),
+        ("ab", "b"),
+        ("order", "A-1001"),
+    ] {
+        assert_eq!(h[format!("x-wxgate-tag-{tag}")], value, "{tag}");
+    }
+    assert_eq!(
+        h["x-wxgate-tag-openid"],
+        wechat::openid(APPID, "erin").as_str(),
+        "both plugins apply"
+    );
+    let traceparent = h["traceparent"].as_str().unwrap();
+    assert_eq!(
+        wxgate_sidecar::tags::parse_traceparent(traceparent)
+            .unwrap()
+            .0,
+        trace_id,
+        "a traceparent was created"
+    );
+    let baggage = h["baggage"].as_str().unwrap();
+    assert!(
+        baggage.contains("uid=42")
+            && baggage.contains("order=A-1001")
+            && baggage.contains("openid="),
+        "{baggage}"
+    );
+
+    // Outside the Tag binding's API: no custom tags, no trace id.
+    let r = env
+        .http
+        .get(env.url("/orders?channel=wx"))
+        .header("user_session", &credential)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("x-wxgate-trace-id").is_none());
+    let seen: serde_json::Value = r.json().await.unwrap();
+    assert!(seen["headers"].get("x-wxgate-tag-channel").is_none());
+}
+
+#[tokio::test]
+async fn a_valid_traceparent_is_kept_and_an_invalid_one_replaced() {
+    let env = Env::start(Setup::default().login(TAGS).extra(TAG_PLUGIN)).await;
+    let credential = env.login("fay_1").await;
+    let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    for (incoming, kept) in [
+        (valid, true),
+        (
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            false,
+        ),
+        ("garbage", false),
+    ] {
+        let r = env
+            .http
+            .get(env.url("/users/7/orders?order=B-2"))
+            .header("user_session", &credential)
+            .header("traceparent", incoming)
+            .send()
+            .await
+            .unwrap();
+        let trace_id = r.headers()["x-wxgate-trace-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let seen: serde_json::Value = r.json().await.unwrap();
+        let forwarded = seen["headers"]["traceparent"].as_str().unwrap().to_owned();
+        assert_eq!(forwarded == incoming, kept, "{incoming}");
+        assert_eq!(
+            wxgate_sidecar::tags::parse_traceparent(&forwarded)
+                .unwrap()
+                .0,
+            trace_id
+        );
+        if kept {
+            assert_eq!(trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        }
+    }
+}

@@ -21,10 +21,13 @@ use crate::active::Active;
 use crate::error::ErrorCode;
 use crate::metrics::RouteKind;
 use crate::routing;
+use crate::tags;
 
 /// What the access log and metrics record of a request.
 pub(super) struct Record {
     pub route: RouteKind,
+    /// The traceId parameter's value and the request's trace id.
+    pub trace: Option<(String, String)>,
     pub code: Option<ErrorCode>,
     /// Set once WeChat or a credential vouched for it; logged only as a hash.
     pub openid: Option<String>,
@@ -56,6 +59,7 @@ pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Respo
     let path = state.access_log.then(|| parts.uri.path().to_owned());
     let mut rec = Record {
         route: RouteKind::None,
+        trace: None,
         code: None,
         openid: None,
     };
@@ -70,6 +74,12 @@ pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Respo
     } else {
         dispatch(state, &conn.up, conn.peer, parts, body, &mut rec).await
     };
+    let mut response = response;
+    if let Some((_, trace_id)) = &rec.trace {
+        if let Ok(v) = HeaderValue::from_str(trace_id) {
+            response.headers_mut().insert("x-wxgate-trace-id", v);
+        }
+    }
     state.metrics.request(rec.route, rec.code);
     if let Some(path) = path {
         let openid_hash = rec.openid.as_deref().map(hash_openid);
@@ -81,6 +91,8 @@ pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Respo
             route = rec.route.as_str(),
             code = rec.code.map(ErrorCode::as_str),
             openid_hash = openid_hash.as_deref(),
+            trace_param = rec.trace.as_ref().map(|(v, _)| v.as_str()),
+            trace_id = rec.trace.as_ref().map(|(_, t)| t.as_str()),
             duration_us = started.elapsed().as_micros() as u64,
         );
     }
@@ -122,15 +134,25 @@ async fn dispatch(
     if declared.is_some_and(|len| len > state.limits.max_body_bytes) {
         return rec.reject(ErrorCode::RequestTooLarge);
     }
-    let (plugin, is_login) = {
+    let (plugin, is_login, tagged) = {
         let Some(path) = routing::normalize(parts.uri.path()) else {
             return rec.reject(ErrorCode::BadRequest);
         };
+        let tagged = active
+            .tag_plugin(&path, &parts.method)
+            .map(|(tag, api)| tags::extract(tag, api, &path, &parts));
         match active.login_plugin(&path, &parts.method) {
-            None => (None, false),
-            Some(p) => (Some(p), login::is_login(p, &path, &parts)),
+            None => (None, false, tagged),
+            Some(p) => (Some(p), login::is_login(p, &path, &parts), tagged),
         }
     };
+    // Custom tags go first; the login plugin's WeChat tags join them (16 at most in all).
+    if let Some(tagged) = tagged {
+        tags::emit(&mut parts.headers, &tagged.tags);
+        if let Some(value) = tagged.trace_value {
+            rec.trace = Some((value, tags::ensure_traceparent(&mut parts.headers)));
+        }
+    }
     origin_form(&mut parts);
     append_forwarded_for(&mut parts, peer);
     match plugin {

@@ -34,6 +34,8 @@ pub struct Setup {
     pub args: Vec<String>,
     /// Whether to write the key ring Secret (else the sidecar generates one).
     pub key_ring: bool,
+    /// More manifests, appended as they are.
+    pub extra: String,
 }
 
 impl Default for Setup {
@@ -43,6 +45,7 @@ impl Default for Setup {
             apis: String::new(),
             args: Vec::new(),
             key_ring: true,
+            extra: String::new(),
         }
     }
 }
@@ -54,6 +57,10 @@ impl Setup {
     }
     pub fn apis(mut self, yaml: &str) -> Self {
         self.apis = yaml.into();
+        self
+    }
+    pub fn extra(mut self, yaml: &str) -> Self {
+        self.extra = yaml.into();
         self
     }
     pub fn arg(mut self, flag: &str, value: &str) -> Self {
@@ -91,6 +98,7 @@ stringData: {{ appsecret: {APPSECRET} }}
     if setup.key_ring {
         yaml.push_str(&key_ring_yaml(&[(KID, KEY)], KID));
     }
+    yaml.push_str(&setup.extra);
     yaml
 }
 

@@ -75,10 +75,10 @@ pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Respo
         dispatch(state, &conn.up, conn.peer, parts, body, &mut rec).await
     };
     let mut response = response;
-    if let Some((_, trace_id)) = &rec.trace {
-        if let Ok(v) = HeaderValue::from_str(trace_id) {
-            response.headers_mut().insert("x-wxgate-trace-id", v);
-        }
+    if let Some((_, trace_id)) = &rec.trace
+        && let Ok(v) = HeaderValue::from_str(trace_id)
+    {
+        response.headers_mut().insert("x-wxgate-trace-id", v);
     }
     state.metrics.request(rec.route, rec.code);
     if let Some(path) = path {

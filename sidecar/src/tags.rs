@@ -312,4 +312,69 @@ mod tests {
             Some(trace_id.as_str())
         );
     }
+
+    fn parts(uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
+        let mut b = http::Request::builder().uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    fn plugin(yaml: &str) -> wxgate_crds::plugin::TagPlugin {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn each_extractor_reads_its_location_once() {
+        let p = plugin(
+            "rules:\n- { from: { in: path, name: id }, tag: uid }\n- { from: { in: query, name: q }, tag: q }\n- { from: { in: header, name: x-h }, tag: h }\n- { from: { in: cookie, name: c }, tag: c, traceId: true }\n- { from: { in: query, name: twice }, tag: twice }\n",
+        );
+        let api: wxgate_crds::binding::ApiMatch =
+            serde_json::from_value(serde_json::json!({"path": "/u/{id}", "match": "Template"}))
+                .unwrap();
+        let req = parts(
+            "/u/9?q=a%20b&twice=1&twice=2",
+            &[("x-h", "H"), ("cookie", "c=C; d=D")],
+        );
+        let got = extract(&p, Some(&api), "/u/9", &req);
+        assert_eq!(
+            got.tags,
+            [
+                ("uid".into(), "9".into()),
+                ("q".into(), "a b".into()),
+                ("h".into(), "H".into()),
+                ("c".into(), "C".into())
+            ]
+        );
+        assert_eq!(got.trace_value.as_deref(), Some("C"));
+        // Without a Template API there are no path parameters.
+        let prefix: wxgate_crds::binding::ApiMatch =
+            serde_json::from_value(serde_json::json!({"path": "/u", "match": "Prefix"})).unwrap();
+        assert!(
+            extract(&p, Some(&prefix), "/u/9", &req)
+                .tags
+                .iter()
+                .all(|(k, _)| k != "uid")
+        );
+    }
+
+    #[test]
+    fn at_most_sixteen_tags_reach_a_request() {
+        let mut headers = http::HeaderMap::new();
+        let first: Vec<(String, String)> = (0..10).map(|i| (format!("a{i}"), "1".into())).collect();
+        let second: Vec<(String, String)> =
+            (0..10).map(|i| (format!("b{i}"), "2".into())).collect();
+        emit(&mut headers, &first);
+        emit(&mut headers, &second);
+        let tags = headers
+            .keys()
+            .filter(|k| k.as_str().starts_with(TAG_HEADER_PREFIX))
+            .count();
+        assert_eq!(tags, MAX_TAGS);
+        assert_eq!(
+            headers["baggage"].to_str().unwrap().split(',').count(),
+            MAX_TAGS
+        );
+    }
 }

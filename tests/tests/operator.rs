@@ -476,3 +476,55 @@ async fn condition_transitions_are_recorded_as_events() {
         "Accepted=True is recorded too: {reasons:?}"
     );
 }
+
+#[tokio::test]
+async fn a_tag_plugin_is_rendered_and_its_rules_reach_a_sidecar() {
+    let ns = setup().await;
+    let tag = "apiVersion: wxgate.dev/v1alpha1\nkind: GatewayPlugin\nmetadata: { name: tags }\nspec: { type: Tag, tag: { rules: [ { from: { in: query, name: channel }, tag: channel } ] } }\n---\napiVersion: wxgate.dev/v1alpha1\nkind: PluginBinding\nmetadata: { name: tags }\nspec: { pluginRef: { name: tags }, targetRef: { name: shop-api } }\n";
+    for doc in [
+        SERVICE,
+        SECRET,
+        &plugin(120, 30),
+        &binding("shop", "shop-api"),
+        tag,
+    ] {
+        apply(&ns, doc).await;
+    }
+    let (_, config, secret, _) =
+        eventually(Duration::from_secs(20), "both plugins rendered", || async {
+            rendered(&ns)
+                .await
+                .filter(|(_, c, _, _)| c.plugins.len() == 2)
+        })
+        .await;
+    assert!(
+        config
+            .routes
+            .iter()
+            .any(|r| r.plugin_type == wxgate_crds::plugin::PluginType::Tag)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("secret.json"),
+        &secret.data.unwrap()["secret.json"].0,
+    )
+    .unwrap();
+    let sidecar = cluster_sidecar(&ns.name, &kubeconfig().await, dir.path()).await;
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("http://{}/login", sidecar.traffic))
+        .header("js_code", "tina_1")
+        .send()
+        .await
+        .unwrap();
+    let credential = r.headers()["user_session"].to_str().unwrap().to_owned();
+    let r = http
+        .get(format!("http://{}/orders?channel=wx", sidecar.traffic))
+        .header("user_session", &credential)
+        .send()
+        .await
+        .unwrap();
+    let seen: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(seen["headers"]["x-wxgate-tag-channel"], "wx");
+    sidecar.stop().await;
+}

@@ -39,7 +39,7 @@ fn quickstart_examples_render_once_a_key_ring_exists() {
             objects.bindings.len(),
             objects.secrets.len()
         ),
-        (1, 1, 1)
+        (2, 2, 1)
     );
     let service = ServiceRef::new("default", "shop-api");
 

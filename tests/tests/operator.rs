@@ -122,6 +122,18 @@ async fn rendered(
     Some((cm, config, secret, s))
 }
 
+/// The Service, its credentials Secret, a login plugin and a whole-Service binding.
+async fn apply_shop(ns: &TestNamespace) {
+    for doc in [
+        SERVICE,
+        SECRET,
+        &plugin(120, 30),
+        &binding("shop", "shop-api"),
+    ] {
+        apply(ns, doc).await;
+    }
+}
+
 async fn apply(ns: &TestNamespace, yaml: &str) {
     ns.apply_yaml(yaml, "e2e-user").await.unwrap();
 }
@@ -256,14 +268,7 @@ async fn each_missing_reference_is_reported_and_recovery_follows() {
 #[tokio::test]
 async fn drift_is_corrected_and_deleting_the_bindings_removes_the_config() {
     let ns = setup().await;
-    for doc in [
-        SERVICE,
-        SECRET,
-        &plugin(120, 30),
-        &binding("shop", "shop-api"),
-    ] {
-        apply(&ns, doc).await;
-    }
+    apply_shop(&ns).await;
     let (_, original, _, _) = eventually(Duration::from_secs(20), "rendered objects", || {
         rendered(&ns)
     })
@@ -371,14 +376,7 @@ async fn key_rings_are_created_rotated_in_stages_and_user_rings_left_alone() {
 #[tokio::test]
 async fn a_sidecar_serves_what_the_operator_writes_and_follows_changes() {
     let ns = setup().await;
-    for doc in [
-        SERVICE,
-        SECRET,
-        &plugin(120, 30),
-        &binding("shop", "shop-api"),
-    ] {
-        apply(&ns, doc).await;
-    }
+    apply_shop(&ns).await;
     eventually(Duration::from_secs(20), "rendered objects", || {
         rendered(&ns)
     })

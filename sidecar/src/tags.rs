@@ -145,11 +145,17 @@ pub fn profile_tags(
 /// Adds tags to a request: one `x-wxgate-tag-<name>` header each (value percent-encoded UTF-8)
 /// and `baggage` entries merged with the client's.
 pub fn emit(headers: &mut http::HeaderMap, tags: &[(String, String)]) {
+    emit_leaving(headers, tags, 0);
+}
+
+/// [`emit`], leaving room for `reserved` tags still to come (the login plugin's, which take
+/// precedence under the 16-tag cap).
+pub fn emit_leaving(headers: &mut http::HeaderMap, tags: &[(String, String)], reserved: usize) {
     let present = headers
         .keys()
         .filter(|k| k.as_str().starts_with(TAG_HEADER_PREFIX))
         .count();
-    let room = MAX_TAGS.saturating_sub(present);
+    let room = MAX_TAGS.saturating_sub(present + reserved);
     let tags = &tags[..tags.len().min(room)];
     if tags.is_empty() {
         return;
@@ -375,6 +381,30 @@ mod tests {
         assert_eq!(
             headers["baggage"].to_str().unwrap().split(',').count(),
             MAX_TAGS
+        );
+    }
+
+    #[test]
+    fn room_is_left_for_the_login_plugins_tags() {
+        let mut headers = http::HeaderMap::new();
+        let custom: Vec<(String, String)> =
+            (0..16).map(|i| (format!("c{i}"), "1".into())).collect();
+        let wechat: Vec<(String, String)> = (0..5).map(|i| (format!("w{i}"), "2".into())).collect();
+        emit_leaving(&mut headers, &custom, wechat.len());
+        emit(&mut headers, &wechat);
+        let names: Vec<&str> = headers
+            .keys()
+            .map(|k| k.as_str())
+            .filter(|k| k.starts_with(TAG_HEADER_PREFIX))
+            .collect();
+        assert_eq!(names.len(), MAX_TAGS);
+        assert!(
+            (0..5).all(|i| names.contains(&format!("{TAG_HEADER_PREFIX}w{i}").as_str())),
+            "{names:?}"
+        );
+        assert!(
+            headers["baggage"].to_str().unwrap().starts_with("w0=2"),
+            "the login plugin's tags lead the baggage"
         );
     }
 }

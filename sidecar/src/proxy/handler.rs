@@ -146,9 +146,12 @@ async fn dispatch(
             Some(p) => (Some(p), login::is_login(p, &path, &parts), tagged),
         }
     };
-    // Custom tags go first; the login plugin's WeChat tags join them (16 at most in all).
     if let Some(tagged) = tagged {
-        tags::emit(&mut parts.headers, &tagged.tags);
+        // The login plugin's WeChat tags (added as it verifies) come first under the cap.
+        let reserved = plugin
+            .and_then(|p| p.config.tags.as_ref())
+            .map_or(0, |t| t.fields.len());
+        tags::emit_leaving(&mut parts.headers, &tagged.tags, reserved);
         if let Some(value) = tagged.trace_value {
             rec.trace = Some((value, tags::ensure_traceparent(&mut parts.headers)));
         }

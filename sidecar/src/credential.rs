@@ -55,7 +55,8 @@ pub enum Rejection {
 /// The keys of one login plugin, ready to seal and open, bound to its appid and identity.
 pub struct Sealer {
     active: Kid,
-    ciphers: BTreeMap<Kid, Aes256Gcm>,
+    /// Per kid: the cipher and the associated data (fixed per kid, app and plugin).
+    ciphers: BTreeMap<Kid, (Aes256Gcm, Vec<u8>)>,
     app_id: String,
     plugin: String,
 }
@@ -78,7 +79,15 @@ impl Sealer {
         let ciphers = ring
             .keys
             .iter()
-            .map(|(kid, key)| (*kid, Aes256Gcm::new(key.expose().into())))
+            .map(|(kid, key)| {
+                (
+                    *kid,
+                    (
+                        Aes256Gcm::new(key.expose().into()),
+                        aad(*kid, app_id, plugin),
+                    ),
+                )
+            })
             .collect();
         Some(Self {
             active: ring.active,
@@ -90,17 +99,6 @@ impl Sealer {
 
     pub fn app_id(&self) -> &str {
         &self.app_id
-    }
-
-    fn aad(&self, kid: Kid) -> Vec<u8> {
-        let mut aad =
-            Vec::with_capacity(AAD_LABEL.len() + 12 + 4 + self.app_id.len() + self.plugin.len());
-        aad.extend_from_slice(AAD_LABEL);
-        for part in [&kid.0[..], self.app_id.as_bytes(), self.plugin.as_bytes()] {
-            aad.extend_from_slice(&(part.len() as u32).to_be_bytes());
-            aad.extend_from_slice(part);
-        }
-        aad
     }
 
     /// Seals claims with the active key and a fresh random nonce.
@@ -119,11 +117,11 @@ impl Sealer {
         buf.extend_from_slice(&kid.0);
         buf.extend_from_slice(&nonce);
         buf.extend_from_slice(&plaintext);
-        let cipher = &self.ciphers[&kid];
+        let (cipher, aad) = &self.ciphers[&kid];
         let tag = cipher
             .encrypt_inout_detached(
                 &Nonce::from(nonce),
-                &self.aad(kid),
+                aad,
                 (&mut buf[KID_LEN + NONCE_LEN..]).into(),
             )
             .unwrap_or_else(|_| unreachable!("AES-GCM encryption of a short message cannot fail"));
@@ -147,7 +145,7 @@ impl Sealer {
             return Err(Rejection::Invalid);
         }
         let kid = Kid(buf[..KID_LEN].try_into().map_err(|_| Rejection::Invalid)?);
-        let cipher = self.ciphers.get(&kid).ok_or(Rejection::Invalid)?;
+        let (cipher, aad) = self.ciphers.get(&kid).ok_or(Rejection::Invalid)?;
         let nonce: [u8; NONCE_LEN] = buf[KID_LEN..KID_LEN + NONCE_LEN]
             .try_into()
             .map_err(|_| Rejection::Invalid)?;
@@ -157,7 +155,7 @@ impl Sealer {
         cipher
             .decrypt_inout_detached(
                 &Nonce::from(nonce),
-                &self.aad(kid),
+                aad,
                 (&mut body[KID_LEN + NONCE_LEN..]).into(),
                 &tag.into(),
             )
@@ -172,6 +170,18 @@ impl Sealer {
         }
         Ok(claims)
     }
+}
+
+/// The associated data: `wxgate/v1`, then kid, appid and plugin identity, each as a 4-byte
+/// big-endian length and the bytes.
+fn aad(kid: Kid, app_id: &str, plugin: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(AAD_LABEL.len() + 12 + 4 + app_id.len() + plugin.len());
+    aad.extend_from_slice(AAD_LABEL);
+    for part in [&kid.0[..], app_id.as_bytes(), plugin.as_bytes()] {
+        aad.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        aad.extend_from_slice(part);
+    }
+    aad
 }
 
 /// A fresh random credential id (128 bits, base64url).

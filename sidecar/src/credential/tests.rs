@@ -56,7 +56,7 @@ fn fixed_vector_seals_to_the_exact_string_and_opens() {
 
 #[test]
 fn associated_data_is_exactly_as_documented() {
-    let aad = vector_sealer().aad(Kid([1, 2, 3, 4]));
+    let aad = aad(Kid([1, 2, 3, 4]), APP, PLUGIN);
     assert_eq!(
         hex::encode(aad),
         "7778676174652f76310000000401020304000000127778303132333435363738396162636465660000001064656661756c742f6d702d6c6f67696e"

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
-use http::HeaderName;
 use wxgate_crds::plugin::{IDENTITY_HEADERS, PluginType, TagPlugin};
 use wxgate_crds::render::{LoginConfig, RenderedConfig, RenderedPlugin, RenderedSecret};
 use wxgate_crds::secret::SecretString;
@@ -185,11 +184,8 @@ pub fn is_reserved(name: &str) -> bool {
 }
 
 /// Identity headers stripped even before any config exists.
-pub fn is_default_identity(name: &HeaderName) -> bool {
-    is_reserved(name.as_str())
-        || IDENTITY_HEADERS
-            .iter()
-            .any(|h| same_param(h, name.as_str()))
+pub fn is_default_identity(name: &str) -> bool {
+    is_reserved(name) || IDENTITY_HEADERS.iter().any(|h| same_param(h, name))
 }
 
 /// The handle the request path reads: one atomic load, no lock.

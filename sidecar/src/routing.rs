@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use wxgate_crds::binding::{ApiMatch, Method, PathMatch};
+use wxgate_crds::binding::{ApiMatch, PathMatch};
 
 /// The path used for matching, or `None` when the sidecar refuses to interpret it.
 pub fn normalize(path: &str) -> Option<Cow<'_, str>> {
@@ -114,13 +114,10 @@ pub fn template_params<'p>(pattern: &'p str, path: &'p str) -> Option<Vec<(&'p s
     }
 }
 
-/// `Method` of the API as an `http::Method`, for tests.
-pub fn method(m: Method) -> http::Method {
-    http::Method::from_bytes(m.as_str().as_bytes()).unwrap_or(http::Method::GET)
-}
-
 #[cfg(test)]
 mod tests {
+    use wxgate_crds::binding::Method;
+
     use super::*;
 
     #[test]

@@ -38,11 +38,6 @@ impl Running {
             task.abort();
         }
     }
-
-    /// Waits for the traffic server to end (it ends only when stopped).
-    pub async fn wait(&mut self) {
-        let _ = (&mut self.served).await;
-    }
 }
 
 /// Binds the ports and starts serving. Ports given as `:0` are chosen by the system.

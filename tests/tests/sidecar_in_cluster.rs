@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams};
 use wxgate_crds::manifests;
 use wxgate_crds::render::{CONFIG_ENTRY, SECRET_ENTRY, ServiceRef, render, rendered_object_name};
 use wxgate_e2e::*;
@@ -125,6 +125,5 @@ async fn configmap_updates_take_effect_in_seconds_and_a_deleted_one_keeps_the_la
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let _: Api<ConfigMap> = ns.typed();
     sidecar.stop().await;
 }

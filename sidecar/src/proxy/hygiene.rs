@@ -40,9 +40,7 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
 fn is_identity(active: Option<&Active>, name: &str) -> bool {
     match active {
         Some(a) => a.is_identity(name),
-        None => {
-            http::HeaderName::from_bytes(name.as_bytes()).is_ok_and(|n| is_default_identity(&n))
-        }
+        None => is_default_identity(name),
     }
 }
 

@@ -60,6 +60,10 @@ pub struct Args {
     /// Memory limit of the injected sidecar.
     #[arg(long, env = "WXGATE_SIDECAR_MEMORY_LIMIT", default_value = "64Mi")]
     pub sidecar_memory_limit: String,
+    /// OTLP/HTTP receiver the injected sidecars export traced requests' spans to (their
+    /// `--otlp-endpoint`); none: no spans.
+    #[arg(long, env = "WXGATE_SIDECAR_OTLP_ENDPOINT")]
+    pub sidecar_otlp_endpoint: Option<String>,
     /// Reconciles in flight per controller. Higher: a large backlog (a restart with many
     /// objects) clears faster but holds more memory at once.
     #[arg(long, env = "WXGATE_OPERATOR_CONCURRENCY", default_value_t = 8)]

@@ -318,6 +318,7 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
                     cpu_request: args.sidecar_cpu_request.clone(),
                     memory_request: args.sidecar_memory_request.clone(),
                     memory_limit: args.sidecar_memory_limit.clone(),
+                    otlp_endpoint: args.sidecar_otlp_endpoint.clone(),
                     own_namespace: args.namespace.clone(),
                 },
                 client: client.clone(),

@@ -16,6 +16,7 @@ fn settings() -> Settings {
         cpu_request: "10m".into(),
         memory_request: "16Mi".into(),
         memory_limit: "64Mi".into(),
+        otlp_endpoint: None,
         own_namespace: "wxgate-system".into(),
     }
 }
@@ -112,4 +113,44 @@ fn every_case_matches_its_golden_file_and_injection_is_idempotent() {
             );
         }
     }
+}
+
+#[test]
+fn an_otlp_endpoint_reaches_the_injected_sidecar() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/webhook");
+    let (pod, ns, services) = load(&dir.join("named-port.yaml"));
+    let with = Settings {
+        otlp_endpoint: Some("http://otel-collector.observability:4318".into()),
+        ..settings()
+    };
+    let env_of = |settings: &Settings| {
+        let Decision::Inject { patch, .. } = decide(&pod, &ns, &services, settings) else {
+            panic!("not injected");
+        };
+        let mut doc = serde_json::to_value(&pod).unwrap();
+        json_patch::patch(&mut doc, &patch).unwrap();
+        let injected: Pod = serde_json::from_value(doc).unwrap();
+        let sidecar = injected
+            .spec
+            .unwrap()
+            .containers
+            .into_iter()
+            .find(|c| c.name == "wxgate-sidecar")
+            .unwrap();
+        sidecar
+            .env
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| (e.name, e.value))
+            .collect::<Vec<_>>()
+    };
+    assert!(env_of(&with).contains(&(
+        "WXGATE_OTLP_ENDPOINT".to_owned(),
+        Some("http://otel-collector.observability:4318".to_owned())
+    )));
+    assert!(
+        env_of(&settings())
+            .iter()
+            .all(|(name, _)| name != "WXGATE_OTLP_ENDPOINT")
+    );
 }

@@ -83,6 +83,10 @@ pub struct Args {
     /// How long open requests may finish after SIGTERM, in milliseconds.
     #[arg(long, env = "WXGATE_DRAIN_TIMEOUT_MS", default_value_t = 20000)]
     pub drain_timeout_ms: u64,
+    /// OTLP/HTTP receiver (base URL, e.g. http://otel-collector:4318) to export the span of each
+    /// traced request to, at <URL>/v1/traces; none: no spans are exported.
+    #[arg(long, env = "WXGATE_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
     /// Write one JSON access log line per request (openid hashed, no query string).
     #[arg(long, env = "WXGATE_ACCESS_LOG", default_value_t = true, action = clap::ArgAction::Set)]
     pub access_log: bool,

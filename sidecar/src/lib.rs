@@ -17,4 +17,5 @@ pub mod routing;
 pub mod run;
 pub mod source;
 pub mod tags;
+pub mod trace;
 pub mod wechat;

@@ -14,6 +14,7 @@ use crate::metrics::Metrics;
 use crate::proxy::upstream::Upstream;
 use crate::proxy::{self, State};
 use crate::source::{self, Publisher};
+use crate::trace::SpanExport;
 use crate::wechat::{WeChat, WeChatConfig};
 
 /// A running sidecar.
@@ -26,6 +27,7 @@ pub struct Running {
     pub metrics: Arc<Metrics>,
     stop: oneshot::Sender<()>,
     served: JoinHandle<()>,
+    spans: Option<SpanExport>,
     background: Vec<JoinHandle<()>>,
 }
 
@@ -34,6 +36,10 @@ impl Running {
     pub async fn stop(self) {
         let _ = self.stop.send(());
         let _ = self.served.await;
+        if let Some(spans) = self.spans {
+            // Sends the spans still batched; blocks, so off the runtime's threads.
+            let _ = tokio::task::spawn_blocking(move || spans.shutdown()).await;
+        }
         for task in self.background {
             task.abort();
         }
@@ -61,6 +67,11 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
         Duration::from_millis(args.upstream_connect_timeout_ms),
         Duration::from_millis(args.upstream_timeout_ms),
     )?;
+    let spans = args
+        .otlp_endpoint
+        .as_deref()
+        .map(|endpoint| SpanExport::new(endpoint, args.service.as_deref()))
+        .transpose()?;
     let traffic = TcpListener::bind(args.listen).await?;
     let admin = TcpListener::bind(args.admin_listen).await?;
     let (traffic_addr, admin_addr) = (traffic.local_addr()?, admin.local_addr()?);
@@ -118,6 +129,7 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
         upstream,
         limits: args.limits(),
         access_log: args.access_log,
+        spans: spans.clone(),
     });
     let (stop, stopped) = oneshot::channel::<()>();
     let served = tokio::spawn(proxy::serve(traffic, state, async move {
@@ -131,6 +143,7 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
         metrics,
         stop,
         served,
+        spans,
         background: vec![source_task, admin_task],
     })
 }

@@ -62,35 +62,6 @@ pub fn merge_baggage(existing: Option<&str>, tags: &[(String, String)]) -> Strin
     out
 }
 
-/// A valid W3C `traceparent` (version 00, non-zero ids), or `None`.
-pub fn parse_traceparent(value: &str) -> Option<(&str, &str)> {
-    let parts: Vec<&str> = value.trim().split('-').collect();
-    let [version, trace_id, span_id, flags] = parts[..] else {
-        return None;
-    };
-    let hex = |s: &str, n: usize| {
-        s.len() == n && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    };
-    let valid = hex(version, 2)
-        && version != "ff"
-        && hex(trace_id, 32)
-        && trace_id.bytes().any(|b| b != b'0')
-        && hex(span_id, 16)
-        && span_id.bytes().any(|b| b != b'0')
-        && hex(flags, 2);
-    valid.then_some((trace_id, span_id))
-}
-
-/// A fresh `traceparent` (sampled) and its trace id.
-pub fn new_traceparent() -> (String, String) {
-    let mut trace = [0u8; 16];
-    let mut span = [0u8; 8];
-    rand::fill(&mut trace);
-    rand::fill(&mut span);
-    let trace_id = hex::encode(trace);
-    (format!("00-{trace_id}-{}-01", hex::encode(span)), trace_id)
-}
-
 /// At most this many tags per request (TSF's limit); extra ones are dropped.
 pub const MAX_TAGS: usize = 16;
 
@@ -144,13 +115,20 @@ pub fn profile_tags(
 
 /// Adds tags to a request: one `x-wxgate-tag-<name>` header each (value percent-encoded UTF-8)
 /// and `baggage` entries merged with the client's.
-pub fn emit(headers: &mut http::HeaderMap, tags: &[(String, String)]) {
-    emit_leaving(headers, tags, 0);
+pub fn emit<'t>(
+    headers: &mut http::HeaderMap,
+    tags: &'t [(String, String)],
+) -> &'t [(String, String)] {
+    emit_leaving(headers, tags, 0)
 }
 
 /// [`emit`], leaving room for `reserved` tags still to come (the login plugin's, which take
-/// precedence under the 16-tag cap).
-pub fn emit_leaving(headers: &mut http::HeaderMap, tags: &[(String, String)], reserved: usize) {
+/// precedence under the 16-tag cap). Returns the tags it added.
+pub fn emit_leaving<'t>(
+    headers: &mut http::HeaderMap,
+    tags: &'t [(String, String)],
+    reserved: usize,
+) -> &'t [(String, String)] {
     let present = headers
         .keys()
         .filter(|k| k.as_str().starts_with(TAG_HEADER_PREFIX))
@@ -158,7 +136,7 @@ pub fn emit_leaving(headers: &mut http::HeaderMap, tags: &[(String, String)], re
     let room = MAX_TAGS.saturating_sub(present + reserved);
     let tags = &tags[..tags.len().min(room)];
     if tags.is_empty() {
-        return;
+        return tags;
     }
     for (name, value) in tags {
         let name = http::HeaderName::from_bytes(format!("{TAG_HEADER_PREFIX}{name}").as_bytes());
@@ -175,6 +153,7 @@ pub fn emit_leaving(headers: &mut http::HeaderMap, tags: &[(String, String)], re
     if let Ok(v) = http::HeaderValue::from_str(&merge_baggage(existing.as_deref(), tags)) {
         headers.insert("baggage", v);
     }
+    tags
 }
 
 /// What a Tag plugin takes from one request.
@@ -229,23 +208,6 @@ fn one(found: crate::params::Found<'_>) -> Option<String> {
     }
 }
 
-/// Keeps a valid incoming `traceparent` or sets a fresh one; returns the trace id.
-pub fn ensure_traceparent(headers: &mut http::HeaderMap) -> String {
-    if let Some((trace_id, _)) = headers
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_traceparent)
-    {
-        return trace_id.to_owned();
-    }
-    let (value, trace_id) = new_traceparent();
-    if let Ok(v) = http::HeaderValue::from_str(&value) {
-        headers.insert("traceparent", v);
-    }
-    headers.remove("tracestate");
-    trace_id
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,31 +254,6 @@ mod tests {
         assert_eq!(merged.split(',').count(), BAGGAGE_MAX_MEMBERS);
         let huge = format!("a={}", "x".repeat(9000));
         assert_eq!(merge_baggage(Some(&huge), &tags[..1]), "bucket=42");
-    }
-
-    #[test]
-    fn traceparents_are_validated_and_created() {
-        let ok = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        assert_eq!(
-            parse_traceparent(ok),
-            Some(("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"))
-        );
-        for bad in [
-            "",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
-            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
-        ] {
-            assert_eq!(parse_traceparent(bad), None, "{bad:?}");
-        }
-        let (made, trace_id) = new_traceparent();
-        assert_eq!(
-            parse_traceparent(&made).map(|(t, _)| t),
-            Some(trace_id.as_str())
-        );
     }
 
     fn parts(uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {

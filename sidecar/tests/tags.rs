@@ -216,9 +216,9 @@ async fn a_tag_plugin_reads_each_location_alongside_the_login_plugin() {
     );
     let traceparent = h["traceparent"].as_str().unwrap();
     assert_eq!(
-        wxgate_sidecar::tags::parse_traceparent(traceparent)
+        wxgate_sidecar::trace::parse_traceparent(traceparent)
             .unwrap()
-            .0,
+            .trace_id,
         trace_id,
         "a traceparent was created"
     );
@@ -272,13 +272,174 @@ async fn a_valid_traceparent_is_kept_and_an_invalid_one_replaced() {
         let forwarded = seen["headers"]["traceparent"].as_str().unwrap().to_owned();
         assert_eq!(forwarded == incoming, kept, "{incoming}");
         assert_eq!(
-            wxgate_sidecar::tags::parse_traceparent(&forwarded)
+            wxgate_sidecar::trace::parse_traceparent(&forwarded)
                 .unwrap()
-                .0,
+                .trace_id,
             trace_id
         );
         if kept {
             assert_eq!(trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
         }
     }
+}
+
+/// An OTLP/HTTP receiver on loopback keeping every span it is sent.
+async fn otlp_receiver() -> (
+    String,
+    std::sync::Arc<
+        std::sync::Mutex<
+            Vec<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest>,
+        >,
+    >,
+) {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message as _;
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = std::sync::Arc::clone(&got);
+    let router = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |headers: http::HeaderMap, body: bytes::Bytes| {
+            let keep = std::sync::Arc::clone(&keep);
+            async move {
+                assert_eq!(headers["content-type"], "application/x-protobuf");
+                keep.lock()
+                    .unwrap()
+                    .push(ExportTraceServiceRequest::decode(body).unwrap());
+                (
+                    [("content-type", "application/x-protobuf")],
+                    Vec::<u8>::new(),
+                )
+            }
+        }),
+    );
+    let addr = wxgate_sim::spawn(([127, 0, 0, 1], 0).into(), router)
+        .await
+        .unwrap();
+    (format!("http://{addr}"), got)
+}
+
+#[tokio::test]
+async fn traced_requests_export_a_span_with_their_tags_and_the_app_sees_it_as_parent() {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    let (endpoint, received) = otlp_receiver().await;
+    let env = Env::start(
+        Setup::default()
+            .login(TAGS)
+            .extra(TAG_PLUGIN)
+            .arg("--otlp-endpoint", &endpoint),
+    )
+    .await;
+    let credential = env.login("gus_1").await;
+    let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let mut forwarded = Vec::new();
+    for traceparent in [
+        Some(incoming),
+        None,
+        Some("00-5bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"),
+    ] {
+        let mut req = env
+            .http
+            .get(env.url("/users/42/orders?order=C-3&code=CANARY-not-a-tag"))
+            .header("user_session", &credential);
+        if let Some(t) = traceparent {
+            req = req
+                .header("traceparent", t)
+                .header("tracestate", "vendor=1");
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let trace_id = r.headers()["x-wxgate-trace-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let seen: serde_json::Value = r.json().await.unwrap();
+        let sent = seen["headers"]["traceparent"].as_str().unwrap().to_owned();
+        let parsed = wxgate_sidecar::trace::parse_traceparent(&sent).unwrap();
+        assert_eq!(parsed.trace_id, trace_id);
+        forwarded.push((sent.clone(), seen["headers"].get("tracestate").cloned()));
+    }
+    // The incoming trace is continued, with the sidecar's span as the app's parent.
+    let (kept, state) = &forwarded[0];
+    assert!(kept.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-") && kept.ends_with("-01"));
+    assert_ne!(kept, incoming);
+    assert_eq!(
+        state.as_ref().unwrap(),
+        "vendor=1",
+        "tracestate travels with its trace"
+    );
+    // An unsampled incoming trace stays unsampled and exports nothing.
+    assert!(
+        forwarded[2]
+            .0
+            .starts_with("00-5bf92f3577b34da6a3ce929d0e0e4736-")
+            && forwarded[2].0.ends_with("-00")
+    );
+
+    let Env { sidecar, .. } = env;
+    sidecar.stop().await; // flushes what is batched
+    let requests = received.lock().unwrap().clone();
+    let resource_spans: Vec<_> = requests.iter().flat_map(|r| &r.resource_spans).collect();
+    let spans: Vec<_> = resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .collect();
+    assert_eq!(spans.len(), 2, "one span per sampled traced request");
+    let service = resource_spans[0]
+        .resource
+        .as_ref()
+        .unwrap()
+        .attributes
+        .iter()
+        .find(|a| a.key == "service.name")
+        .unwrap();
+    assert_eq!(
+        service.value.as_ref().unwrap().value,
+        Some(Value::StringValue("wxgate-sidecar".into()))
+    );
+    for ((sent, _), span) in forwarded.iter().zip(&spans) {
+        let parsed = wxgate_sidecar::trace::parse_traceparent(sent).unwrap();
+        assert_eq!(hex::encode(&span.trace_id), parsed.trace_id);
+        assert_eq!(
+            hex::encode(&span.span_id),
+            parsed.span_id,
+            "the app's parent is the sidecar's span"
+        );
+        assert_eq!(span.name, "GET /users/{id}/orders");
+        assert_eq!(span.kind, 2, "SPAN_KIND_SERVER");
+        let attr = |key: &str| {
+            span.attributes
+                .iter()
+                .find(|a| a.key == key)
+                .and_then(|a| a.value.clone()?.value)
+        };
+        let text = |v: &str| Some(Value::StringValue(v.into()));
+        assert_eq!(attr("wxgate.tag.uid"), text("42"));
+        assert_eq!(attr("wxgate.tag.order"), text("C-3"));
+        assert_eq!(
+            attr("wxgate.tag.openid"),
+            text(&wechat::openid(APPID, "gus"))
+        );
+        assert_eq!(attr("http.route"), text("/users/{id}/orders"));
+        assert_eq!(attr("url.path"), text("/users/42/orders"));
+        assert_eq!(attr("wxgate.route"), text("verify"));
+        assert_eq!(
+            attr("http.response.status_code"),
+            Some(Value::IntValue(200))
+        );
+        let dump = format!("{span:?}");
+        for secret in [
+            credential.as_str(),
+            "CANARY",
+            "gus_1",
+            &wechat::session_key(APPID, "gus_1"),
+        ] {
+            assert!(!dump.contains(secret), "a span carries {secret:?}");
+        }
+    }
+    assert_eq!(hex::encode(&spans[0].parent_span_id), "00f067aa0ba902b7");
+    assert!(
+        spans[1].parent_span_id.is_empty(),
+        "a new trace starts at the sidecar"
+    );
 }

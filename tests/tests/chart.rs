@@ -82,13 +82,24 @@ async fn charts_lint_and_render_with_every_option_and_the_schema_refuses_wrong_v
             out.contains("kind: MutatingWebhookConfiguration"),
             "{extra:?}"
         );
+        assert!(!out.contains("--sidecar-otlp-endpoint"), "{extra:?}");
     }
+    let out = ok(helm(&[
+        "template",
+        "r",
+        "charts/wxgate",
+        "--set",
+        "sidecar.otlpEndpoint=http://otel-collector.observability:4318",
+    ])
+    .await);
+    assert!(out.contains("- --sidecar-otlp-endpoint=http://otel-collector.observability:4318"));
     for (bad, expected) in [
         (&["--set", "replicaCount=zero"][..], "replicaCount"),
         (&["--set", "webhook.failurePolicy=Maybe"], "failurePolicy"),
         (&["--set", "webhook.timeoutSeconds=60"], "timeoutSeconds"),
         (&["--set", "operator.logFormat=xml"], "logFormat"),
         (&["--set", "typo=1"], "typo"),
+        (&["--set", "sidecar.otlpEndpoint=otel:4318"], "otlpEndpoint"),
     ] {
         let (success, _, err) =
             helm(&[&["template", "r", "charts/wxgate"][..], bad].concat()).await;

@@ -34,6 +34,8 @@ pub struct Settings {
     pub cpu_request: String,
     pub memory_request: String,
     pub memory_limit: String,
+    /// Where the sidecar exports spans (`WXGATE_OTLP_ENDPOINT`), if anywhere.
+    pub otlp_endpoint: Option<String>,
     /// The operator's own namespace, never injected.
     pub own_namespace: String,
 }
@@ -189,11 +191,17 @@ fn container(
     upstream: i32,
     traffic_name: &str,
 ) -> k8s_openapi::api::core::v1::Container {
+    let mut env = vec![
+        json!({"name": "WXGATE_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}),
+    ];
+    if let Some(endpoint) = &settings.otlp_endpoint {
+        env.push(json!({"name": "WXGATE_OTLP_ENDPOINT", "value": endpoint}));
+    }
     serde_json::from_value(json!({
         "name": CONTAINER,
         "image": settings.image,
         "args": ["--service", service, "--upstream", format!("http://127.0.0.1:{upstream}"), "--listen", format!("0.0.0.0:{TRAFFIC_PORT}"), "--admin-listen", format!("0.0.0.0:{ADMIN_PORT}")],
-        "env": [{"name": "WXGATE_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
+        "env": env,
         "ports": [
             {"name": traffic_name, "containerPort": TRAFFIC_PORT, "protocol": "TCP"},
             {"name": "wxgate-admin", "containerPort": ADMIN_PORT, "protocol": "TCP"}

@@ -21,7 +21,7 @@ use crate::active::Active;
 use crate::error::ErrorCode;
 use crate::metrics::RouteKind;
 use crate::routing;
-use crate::tags;
+use crate::{tags, trace};
 
 /// What the access log and metrics record of a request.
 pub(super) struct Record {
@@ -31,6 +31,8 @@ pub(super) struct Record {
     pub code: Option<ErrorCode>,
     /// Set once WeChat or a credential vouched for it; logged only as a hash.
     pub openid: Option<String>,
+    /// The span exported for a traced request, when an OTLP endpoint is configured.
+    pub span: Option<trace::RequestSpan>,
 }
 
 impl Record {
@@ -39,6 +41,21 @@ impl Record {
         self.code = Some(code);
         code.response()
             .map(|b| Either::Right(http_body_util::Full::new(b)))
+    }
+
+    /// Adds tags to the request for the app (see [`tags::emit_leaving`]) and to its span.
+    pub fn emit_tags(
+        &mut self,
+        headers: &mut http::HeaderMap,
+        tags: &[(String, String)],
+        reserved: usize,
+    ) {
+        let added = tags::emit_leaving(headers, tags, reserved);
+        if let Some(span) = &mut self.span {
+            for (name, value) in added {
+                span.tag(name, value);
+            }
+        }
     }
 }
 
@@ -62,6 +79,7 @@ pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Respo
         trace: None,
         code: None,
         openid: None,
+        span: None,
     };
     let response = if conn.smuggling.swap(false, Ordering::AcqRel) {
         // hyper closes the connection after this answer.
@@ -79,6 +97,10 @@ pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Respo
         && let Ok(v) = HeaderValue::from_str(trace_id)
     {
         response.headers_mut().insert("x-wxgate-trace-id", v);
+    }
+    if let Some(span) = rec.span.take() {
+        let code = rec.code.map(ErrorCode::as_str);
+        span.finish(response.status().as_u16(), rec.route.as_str(), code);
     }
     state.metrics.request(rec.route, rec.code);
     if let Some(path) = path {
@@ -138,23 +160,34 @@ async fn dispatch(
         let Some(path) = routing::normalize(parts.uri.path()) else {
             return rec.reject(ErrorCode::BadRequest);
         };
-        let tagged = active
-            .tag_plugin(&path, &parts.method)
-            .map(|(tag, api)| tags::extract(tag, api, &path, &parts));
+        let tagged = active.tag_plugin(&path, &parts.method).map(|(tag, api)| {
+            let route = api.map(|a| a.path.clone());
+            (tags::extract(tag, api, &path, &parts), route)
+        });
         match active.login_plugin(&path, &parts.method) {
             None => (None, false, tagged),
             Some(p) => (Some(p), login::is_login(p, &path, &parts), tagged),
         }
     };
-    if let Some(tagged) = tagged {
+    if let Some((tagged, route)) = tagged {
+        if let Some(value) = tagged.trace_value {
+            let trace_id = match &state.spans {
+                Some(spans) => {
+                    let path = parts.uri.path().to_owned();
+                    let (span, trace_id) =
+                        spans.start(&mut parts.headers, &parts.method, &path, route.as_deref());
+                    rec.span = Some(span);
+                    trace_id
+                }
+                None => trace::ensure_traceparent(&mut parts.headers),
+            };
+            rec.trace = Some((value, trace_id));
+        }
         // The login plugin's WeChat tags (added as it verifies) come first under the cap.
         let reserved = plugin
             .and_then(|p| p.config.tags.as_ref())
             .map_or(0, |t| t.fields.len());
-        tags::emit_leaving(&mut parts.headers, &tagged.tags, reserved);
-        if let Some(value) = tagged.trace_value {
-            rec.trace = Some((value, tags::ensure_traceparent(&mut parts.headers)));
-        }
+        rec.emit_tags(&mut parts.headers, &tagged.tags, reserved);
     }
     origin_form(&mut parts);
     append_forwarded_for(&mut parts, peer);

@@ -90,7 +90,7 @@ pub async fn handle(
             plugin.app_id(),
             profile.as_ref(),
         );
-        crate::tags::emit(&mut parts.headers, &tags);
+        rec.emit_tags(&mut parts.headers, &tags, 0);
     }
     let response = match forward(state, up, active, parts, up_body).await {
         Ok(r) => r,

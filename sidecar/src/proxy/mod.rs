@@ -71,6 +71,8 @@ pub struct State {
     pub limits: Limits,
     /// Write one JSON access log line per request.
     pub access_log: bool,
+    /// Exports traced requests' spans, when an OTLP endpoint is configured.
+    pub spans: Option<crate::trace::SpanExport>,
 }
 
 /// Serves the traffic port until `shutdown` resolves, then lets open requests finish for up

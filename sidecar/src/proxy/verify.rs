@@ -72,7 +72,7 @@ pub async fn handle(
             &claims.appid,
             claims.tags.as_ref(),
         );
-        crate::tags::emit(&mut parts.headers, &tags);
+        rec.emit_tags(&mut parts.headers, &tags, 0);
     }
     let up_body = body::stream_up(body, state.limits.max_body_bytes);
     let response = match forward(state, up, active, parts, up_body).await {

@@ -24,7 +24,9 @@ const HOP_BY_HOP: [&str; 10] = [
     "proxy-authenticate",
 ];
 
-fn remove_hop_by_hop(headers: &mut HeaderMap) {
+/// Removes, in one pass over the header names, the hop-by-hop headers, those the `Connection`
+/// header nominates and those `also` selects.
+fn remove_headers(headers: &mut HeaderMap, also: impl Fn(&str) -> bool) {
     let nominated: Vec<String> = headers
         .get_all(CONNECTION)
         .iter()
@@ -32,9 +34,9 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
         .map(|t| t.trim().to_ascii_lowercase())
         .filter(|t| !t.is_empty())
         .collect();
-    for name in nominated.iter().map(String::as_str).chain(HOP_BY_HOP) {
-        headers.remove(name);
-    }
+    params::remove_headers(headers, |name| {
+        HOP_BY_HOP.contains(&name) || nominated.iter().any(|n| n == name) || also(name)
+    });
 }
 
 fn is_identity(active: Option<&Active>, name: &str) -> bool {
@@ -46,8 +48,7 @@ fn is_identity(active: Option<&Active>, name: &str) -> bool {
 
 /// Cleans a request before it is routed.
 pub fn clean_request(parts: &mut Parts, active: Option<&Active>) {
-    remove_hop_by_hop(&mut parts.headers);
-    params::remove_headers(&mut parts.headers, |name| is_identity(active, name));
+    remove_headers(&mut parts.headers, |name| is_identity(active, name));
     if parts.uri.query().is_some() {
         params::remove_query(parts, |name| is_identity(active, name));
     }
@@ -57,6 +58,5 @@ pub fn clean_request(parts: &mut Parts, active: Option<&Active>) {
 /// it set (a session_key echoed by the app never reaches the client; `x-wxgate-error` always
 /// comes from the sidecar).
 pub fn clean_response(headers: &mut HeaderMap, active: Option<&Active>) {
-    remove_hop_by_hop(headers);
-    params::remove_headers(headers, |name| is_identity(active, name));
+    remove_headers(headers, |name| is_identity(active, name));
 }

@@ -82,9 +82,11 @@ pub struct State {
 /// which costs about one system call per request under load; the tick itself costs a wake-up
 /// per period.
 fn timer_anchor(state: &State) -> tokio::time::Interval {
-    let soonest = state.limits.header_read_timeout.min(state.upstream.response_timeout);
-    let period = (soonest / 2)
-        .clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let soonest = state
+        .limits
+        .header_read_timeout
+        .min(state.upstream.response_timeout);
+    let period = (soonest / 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick

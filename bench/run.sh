@@ -88,7 +88,7 @@ hwm() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 idle_rss=$(rss $verify_pid)
 cred=$(curl -s -o /dev/null -D - -X POST -H 'js_code: bench_1' "http://127.0.0.1:$VERIFY/login" | tr -d '\r' | sed -n 's/^user_session: //p')
 [ -n "$cred" ] || { echo "no credential" >&2; exit 1; }
-ngx_worker=$(pgrep -f "nginx: worker process" | while read -r p; do grep -q "$work/proxy.conf" "/proc/$(ps -o ppid= -p "$p" | tr -d ' ')/cmdline" 2>/dev/null && echo "$p"; done | head -1)
+ngx_worker=$(pgrep -f "nginx: worker process" | while read -r p; do { grep -q "$work/proxy.conf" "/proc/$(ps -o ppid= -p "$p" | tr -d ' ')/cmdline" 2>/dev/null && echo "$p"; } || true; done | head -1)
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 declare -A RPS CPU

@@ -351,6 +351,65 @@ async fn concurrent_logins_with_one_code_share_one_wechat_call() {
 }
 
 #[tokio::test]
+async fn one_code_sent_to_two_plugins_is_two_wechat_calls_each_with_its_own_appid() {
+    let second = format!(
+        "---
+apiVersion: wxgate.dev/v1alpha1
+kind: GatewayPlugin
+metadata: {{ name: mp-login-b }}
+spec:
+  type: WeChatMpLogin
+  wechatMpLogin:
+    appId: {APPID_B}
+    credentialsSecretRef: {{ name: creds-b }}
+    login: {{ paths: [/b/login] }}
+---
+apiVersion: wxgate.dev/v1alpha1
+kind: PluginBinding
+metadata: {{ name: shop-b }}
+spec:
+  pluginRef: {{ name: mp-login-b }}
+  targetRef: {{ name: shop-api }}
+  apis: [ {{ path: /b, match: Prefix }} ]
+---
+apiVersion: v1
+kind: Secret
+metadata: {{ name: creds-b }}
+stringData: {{ appsecret: {APPSECRET_B} }}
+"
+    );
+    let env = Env::start(Setup::default().extra(&second)).await;
+    let code = "delay200-kim_1";
+    let login = |path: &'static str| env.http.post(env.url(path)).header("js_code", code).send();
+    let (a, b) = tokio::join!(login("/login"), login("/b/login"));
+    assert_eq!(env.sim.calls(code), 2, "no single-flight across plugins");
+    let mut appids: Vec<String> = env.sim.queries().iter().map(|q| q[0].1.clone()).collect();
+    appids.sort();
+    assert_eq!(appids, [APPID_B, APPID]);
+    // The simulator spends a code once, whichever app presents it: one login succeeds, the
+    // other is told the code is used; neither gets the other's identity.
+    let mut succeeded = 0;
+    for (r, appid) in [(a.unwrap(), APPID), (b.unwrap(), APPID_B)] {
+        let status = r.status();
+        let body: serde_json::Value = r.json().await.unwrap();
+        if status == 200 {
+            succeeded += 1;
+            assert_eq!(body["headers"]["x-wx-appid"], appid);
+            assert_eq!(
+                body["headers"]["x-wx-openid"],
+                wechat::openid(appid, code).as_str()
+            );
+        } else {
+            assert_eq!(
+                (status.as_u16(), body["code"].as_str()),
+                (401, Some("WX_CODE_USED"))
+            );
+        }
+    }
+    assert_eq!(succeeded, 1);
+}
+
+#[tokio::test]
 async fn logins_beyond_the_in_flight_limit_are_shed_at_once() {
     let env = Env::start(Setup::default().arg("--wechat-max-in-flight", "1")).await;
     let slow = env

@@ -20,6 +20,9 @@ use wxgate_sim::wechat::Simulator;
 pub const APPID: &str = "wx0123456789abcdef";
 pub const APPSECRET: &str = "CANARY-appsecret-6f1d";
 pub const PLUGIN: &str = "default/mp-login";
+/// A second mini program the simulator knows, for tests with two login plugins.
+pub const APPID_B: &str = "wx00000000000000bb";
+pub const APPSECRET_B: &str = "CANARY-appsecret-b-77c2";
 pub const KID: [u8; 4] = [0x0a, 0x0b, 0x0c, 0x0d];
 pub const KEY: [u8; 32] = [7; 32];
 
@@ -130,7 +133,10 @@ pub struct Env {
 
 impl Env {
     pub async fn start(setup: Setup) -> Env {
-        let sim = Simulator::new(HashMap::from([(APPID.to_owned(), APPSECRET.to_owned())]));
+        let sim = Simulator::new(HashMap::from([
+            (APPID.to_owned(), APPSECRET.to_owned()),
+            (APPID_B.to_owned(), APPSECRET_B.to_owned()),
+        ]));
         let sim_addr = wxgate_sim::spawn(([127, 0, 0, 1], 0).into(), sim.router())
             .await
             .unwrap();

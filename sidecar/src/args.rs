@@ -58,6 +58,17 @@ pub struct Args {
     /// Pause before the single retry after errcode -1, in milliseconds (plus up to as much jitter).
     #[arg(long, env = "WXGATE_WECHAT_RETRY_DELAY_MS", default_value_t = 100)]
     pub wechat_retry_delay_ms: u64,
+    /// Consecutive code2Session calls WeChat does not answer (timeout, unreachable, garbage,
+    /// -1) after which logins are refused at once (503 WX_UNAVAILABLE) for the cool-down; 0: never.
+    #[arg(long, env = "WXGATE_WECHAT_BREAKER_FAILURES", default_value_t = 20)]
+    pub wechat_breaker_failures: u32,
+    /// How long the circuit breaker stays open before one login probes WeChat, in milliseconds.
+    #[arg(
+        long,
+        env = "WXGATE_WECHAT_BREAKER_COOLDOWN_MS",
+        default_value_t = 10000
+    )]
+    pub wechat_breaker_cooldown_ms: u64,
     /// Deadline to connect to the app, in milliseconds.
     #[arg(
         long,

@@ -7,6 +7,7 @@
 pub mod active;
 pub mod admin;
 pub mod args;
+pub mod breaker;
 pub mod credential;
 pub mod error;
 pub mod metrics;

@@ -100,7 +100,7 @@ impl Default for Metrics {
         let code2session_shed = Counter::default();
         registry.register(
             "code2session_shed",
-            "Logins refused at once because the limit of code2Session calls in flight was reached",
+            "Logins refused at once, without calling WeChat: the limit of code2Session calls in flight was reached, or the circuit breaker was open",
             code2session_shed.clone(),
         );
         let verifications = Family::<Labels, Counter>::default();

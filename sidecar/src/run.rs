@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::active::ActiveConfig;
 use crate::args::{Args, WECHAT_API};
+use crate::breaker::BreakerConfig;
 use crate::metrics::Metrics;
 use crate::proxy::upstream::Upstream;
 use crate::proxy::{self, State};
@@ -59,6 +60,10 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
             timeout: Duration::from_millis(args.wechat_timeout_ms),
             max_in_flight: args.wechat_max_in_flight.max(1),
             retry_delay: Duration::from_millis(args.wechat_retry_delay_ms),
+            breaker: BreakerConfig {
+                failures: args.wechat_breaker_failures,
+                cooldown: Duration::from_millis(args.wechat_breaker_cooldown_ms),
+            },
         },
         Arc::clone(&metrics),
     )?;

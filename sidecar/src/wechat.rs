@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, watch};
 use wxgate_crds::secret::SecretString;
 
+use crate::breaker::{Breaker, BreakerConfig};
 use crate::error::ErrorCode;
 use crate::metrics::Metrics;
 
@@ -45,6 +46,7 @@ pub struct WeChatConfig {
     /// Pause before the single retry after errcode -1 (a random jitter of up to as much again
     /// is added).
     pub retry_delay: Duration,
+    pub breaker: BreakerConfig,
 }
 
 /// The code2Session client.
@@ -54,6 +56,7 @@ pub struct WeChat {
     permits: Arc<Semaphore>,
     retry_delay: Duration,
     flights: Mutex<HashMap<[u8; 32], Flight>>,
+    breaker: Breaker,
     metrics: Arc<Metrics>,
 }
 
@@ -92,6 +95,7 @@ impl WeChat {
             permits: Arc::new(Semaphore::new(config.max_in_flight)),
             retry_delay: config.retry_delay,
             flights: Mutex::new(HashMap::new()),
+            breaker: Breaker::new(config.breaker),
             metrics,
         }))
     }
@@ -119,6 +123,10 @@ impl WeChat {
                         flights.retain(|_, f| f.started.elapsed() < CODE_LIFETIME);
                     }
                     if flights.len() >= MAX_REMEMBERED {
+                        return Err(ErrorCode::WxUnavailable);
+                    }
+                    if !self.breaker.admit() {
+                        self.metrics.code2session_shed();
                         return Err(ErrorCode::WxUnavailable);
                     }
                     let (tx, rx) = watch::channel(None);
@@ -195,6 +203,13 @@ impl WeChat {
             Err(Failure::Unreadable) => "unreadable".to_owned(),
         };
         self.metrics.code2session_call(&label, started.elapsed());
+        // WeChat answered unless it timed out, was unreachable, answered garbage or was busy.
+        let answered = match &result {
+            Ok(_) => true,
+            Err(Failure::Errcode(e)) => *e != -1,
+            Err(_) => false,
+        };
+        self.breaker.record(answered);
         match result {
             Ok(session) => Ok(session),
             Err(Failure::Errcode(-1)) => Err(Retry::Once),

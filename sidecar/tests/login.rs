@@ -471,3 +471,41 @@ async fn a_code_wechat_did_not_take_can_be_tried_again_but_a_spent_one_cannot() 
     assert_eq!(login_status(&env, "err40029-mia_3").await.0, 401);
     assert_eq!(env.sim.calls("err40029-mia_3"), 1);
 }
+
+#[tokio::test]
+async fn a_run_of_unanswered_calls_opens_the_breaker_and_one_probe_closes_it() {
+    let env = Env::start(
+        Setup::default()
+            .arg("--wechat-timeout-ms", "100")
+            .arg("--wechat-breaker-failures", "3")
+            .arg("--wechat-breaker-cooldown-ms", "400"),
+    )
+    .await;
+    for i in 0..3 {
+        let (status, body, _) = login_status(&env, &format!("delay1000-olga_{i}")).await;
+        assert_eq!((status, body.as_str()), (504, "WX_TIMEOUT"));
+    }
+    assert_eq!(env.sim.total(), 3);
+    // Open: refused at once, WeChat not called, a good code is not spent.
+    for i in 0..10 {
+        let (status, body, headers) = login_status(&env, &format!("olga_{i}")).await;
+        assert_eq!((status, body.as_str()), (503, "WX_UNAVAILABLE"));
+        assert!(headers.contains_key("retry-after"));
+    }
+    assert_eq!(env.sim.total(), 3);
+    assert!(
+        env.metrics()
+            .await
+            .contains("wxgate_code2session_shed_total 10")
+    );
+    // After the cool-down a failed probe opens it again...
+    tokio::time::sleep(std::time::Duration::from_millis(450)).await;
+    assert_eq!(login_status(&env, "delay1000-olga_9").await.0, 504);
+    assert_eq!(login_status(&env, "olga_10").await.0, 503);
+    assert_eq!(env.sim.total(), 4);
+    // ...and an answered one closes it.
+    tokio::time::sleep(std::time::Duration::from_millis(450)).await;
+    env.login("olga_11").await;
+    env.login("olga_12").await;
+    assert_eq!(env.sim.total(), 6);
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side throughput, CPU per request and memory: the app direct, nginx proxy_pass, the
-# wxgate sidecar passing through (unbound route) and verifying a credential, all on 127.0.0.1.
-# The servers share CPU 1, wrk runs on CPU 0 (taskset), interleaved repetitions.
+# wxgate sidecar passing through (unbound route), verifying a credential and rejecting a forged
+# one (401, the app never called), all on 127.0.0.1. The servers share CPU 1, wrk runs on CPU 0
+# (taskset), interleaved repetitions.
 #
 #   bash bench/run.sh [seconds per run, default 5] [repetitions, default 3] [connections, default 64]
 #
@@ -92,12 +93,15 @@ ngx_worker=$(pgrep -f "nginx: worker process" | while read -r p; do { grep -q "$
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 declare -A RPS CPU
-run() { # $1 name, $2 url, $3 pid (or empty), $4 extra header
+run() { # $1 name, $2 url, $3 pid (or empty), $4 extra header, $5 "reject": every answer is a 401
   local before after out rps
   [ -n "$3" ] && before=$(cpu_ticks "$3")
   out=$(taskset -c 0 wrk -t1 -c"$CONNS" -d"${SECS}s" ${4:+-H "$4"} "$2")
   rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
-  if echo "$out" | grep -q "Non-2xx"; then echo "$1: non-2xx answers" >&2; echo "$out" >&2; exit 1; fi
+  if [ "${5:-}" = reject ]; then
+    local n all; n=$(echo "$out" | awk '/Non-2xx/ {print $NF}'); all=$(echo "$out" | awk '/requests in/ {print $1}')
+    [ "$n" = "$all" ] || { echo "$1: expected only 401s" >&2; echo "$out" >&2; exit 1; }
+  elif echo "$out" | grep -q "Non-2xx"; then echo "$1: non-2xx answers" >&2; echo "$out" >&2; exit 1; fi
   RPS[$1]+="$rps "
   if [ -n "$3" ]; then
     after=$(cpu_ticks "$3")
@@ -111,19 +115,21 @@ for _ in $(seq "$REPS"); do
   run nginx "http://127.0.0.1:$NGX/hello" "$ngx_worker"
   run passthrough "http://127.0.0.1:$PASS/hello" "$pass_pid"
   run verify "http://127.0.0.1:$VERIFY/hello" "$verify_pid" "user_session: $cred"
+  run reject "http://127.0.0.1:$VERIFY/hello" "$verify_pid" "user_session: v1.forged" reject
 done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 printf '\n%-12s %12s %14s   (median of %s runs of %ss, %s connections)\n' target rps cpu-us/req "$REPS" "$SECS" "$CONNS"
-for t in direct nginx passthrough verify; do
+for t in direct nginx passthrough verify reject; do
   printf '%-12s %12s %14s\n' "$t" "$(echo "${RPS[$t]}" | median)" "$(echo "${CPU[$t]:-}" | median)"
 done
 m() { echo "${RPS[$1]}" | median; }
 c() { echo "${CPU[$1]}" | median; }
 echo
-awk -v v="$(m verify)" -v n="$(m nginx)" -v d="$(m direct)" -v p="$(m passthrough)" -v cv="$(c verify)" -v cn="$(c nginx)" -v cp="$(c passthrough)" 'BEGIN {
+awk -v v="$(m verify)" -v n="$(m nginx)" -v d="$(m direct)" -v p="$(m passthrough)" -v r="$(m reject)" -v cv="$(c verify)" -v cn="$(c nginx)" -v cp="$(c passthrough)" 'BEGIN {
   printf "verify / nginx rps        %.2f\n", v / n
   printf "verify / direct rps       %.2f\n", v / d
   printf "verify / passthrough rps  %.2f\n", v / p
   printf "verify / nginx cpu/req    %.2f\n", cv / cn
+  printf "reject / passthrough rps  %.2f\n", r / p
 }'
 echo "sidecar (verify) RSS: idle $((idle_rss / 1024)).$((idle_rss % 1024 * 10 / 1024)) MiB, now $(( $(rss $verify_pid) / 1024 )) MiB, peak $(( $(hwm $verify_pid) / 1024 )) MiB; nginx proxy worker RSS $(( $(rss "$ngx_worker") / 1024 )) MiB"

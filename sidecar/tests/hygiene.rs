@@ -286,3 +286,83 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     );
     assert_eq!(env.app.requests(), 0);
 }
+
+#[tokio::test]
+async fn ambiguous_framing_is_refused_and_unambiguous_variants_are_served_once() {
+    // An unbound route: whatever the sidecar accepts reaches the app.
+    let env =
+        Env::start(Setup::default().apis("  apis: [ { path: /orders, match: Prefix } ]\n")).await;
+    let end = "GET /end HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let post = |headers: &str, body: &str| {
+        format!("POST /p HTTP/1.1\r\nHost: x\r\n{headers}\r\n{body}{end}")
+    };
+    let refused = [
+        post("Content-Length: 5\r\nContent-Length: 6\r\n", "hello!"),
+        post("Content-Length: 5, 6\r\n", "hello!"),
+        post("Content-Length: +5\r\n", "hello"),
+        post("Content-Length: -1\r\n", ""),
+        post("Content-Length: 0x5\r\n", "hello"),
+        post("Transfer-Encoding: chunked, identity\r\n", "0\r\n\r\n"),
+        post("Transfer-Encoding: identity\r\n", ""),
+        post("Transfer-Encoding : chunked\r\n", "0\r\n\r\n"),
+        post("Transfer-Encoding: xchunked\r\n", "0\r\n\r\n"),
+        post(
+            "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+            "0\r\n\r\n",
+        ),
+        post("Transfer-Encoding: gzip, chunked\r\n", "0\r\n\r\n"),
+        format!("POST /p HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{end}"),
+        format!("GET /p HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n{end}"),
+        format!("GET /p HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n{end}"),
+        format!("GET /p HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n{end}"),
+        format!("GET /p HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n{end}"),
+        format!("GET /p HTTP/1.1\r\n\r\n{end}"),
+        format!("GET /p HTTP/1.1\r\nHost: a b\r\n\r\n{end}"),
+    ];
+    for req in &refused {
+        let before = env.app.requests();
+        let answer = raw(env.sidecar.traffic, req.as_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{req:?}: {answer}");
+        assert_eq!(
+            answer.matches("HTTP/1.1 ").count(),
+            1,
+            "{req:?}: closed after one answer"
+        );
+        assert_eq!(env.app.requests(), before, "{req:?} reached the app");
+    }
+    // Unambiguous however unusual: each request reaches the app once, re-framed by the sidecar.
+    let served = [
+        post("Content-Length: 5\r\nContent-Length: 5\r\n", "hello"),
+        post(
+            "Transfer-Encoding: chunked\r\n",
+            "5;ext=1\r\nhello\r\n0\r\n\r\n",
+        ),
+        format!("GET /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello{end}"),
+        format!("GET /p HTTP/1.1\nHost: x\n\n{end}"),
+        "GET /p HTTP/1.0\r\n\r\n".to_owned(),
+    ];
+    for req in &served {
+        let before = env.app.requests();
+        let answer = raw(env.sidecar.traffic, req.as_bytes()).await;
+        let expected = req.matches(" HTTP/1.").count();
+        assert_eq!(
+            answer.matches(" 200 OK\r\n").count(),
+            expected,
+            "{req:?}: {answer}"
+        );
+        assert_eq!(env.app.requests() - before, expected as u32, "{req:?}");
+    }
+    // A chunk size past 64 bits: the body fails, nothing reaches the app, the connection closes.
+    let before = env.app.requests();
+    let answer = raw(
+        env.sidecar.traffic,
+        post(
+            "Transfer-Encoding: chunked\r\n",
+            "FFFFFFFFFFFFFFFFF\r\nx\r\n0\r\n\r\n",
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
+    assert_eq!(env.app.requests(), before);
+}

@@ -81,7 +81,8 @@ pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Respo
         openid: None,
         span: None,
     };
-    let response = if conn.smuggling.swap(false, Ordering::AcqRel) {
+    let response = if conn.smuggling.swap(false, Ordering::AcqRel) || hygiene::is_ambiguous(&parts)
+    {
         // hyper closes the connection after this answer.
         let mut r = rec.reject(ErrorCode::BadRequest);
         r.headers_mut()

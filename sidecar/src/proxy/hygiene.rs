@@ -2,9 +2,10 @@
 //! hop-by-hop headers (and those a `Connection` header nominates) go, identity parameters and
 //! wxgate's own `x-wxgate-` headers go, so only what the sidecar verified reaches the app.
 
-use http::HeaderMap;
-use http::header::CONNECTION;
+use http::header::{CONNECTION, HOST, TRANSFER_ENCODING};
 use http::request::Parts;
+use http::uri::Authority;
+use http::{HeaderMap, Version};
 
 use crate::active::{Active, is_default_identity};
 use crate::params;
@@ -44,6 +45,33 @@ fn is_identity(active: Option<&Active>, name: &str) -> bool {
         Some(a) => a.is_identity(name),
         None => is_default_identity(name),
     }
+}
+
+/// Whether a request is one hyper lets through but RFC 9112 refuses: an HTTP/1.1 request
+/// without exactly one valid `Host` (section 3.2), or a transfer coding other than one `chunked`
+/// (a `gzip, chunked` body would reach the app still encoded, `chunked, chunked` is not
+/// allowed). Answered 400 and the connection closed, like Content-Length with
+/// Transfer-Encoding.
+pub fn is_ambiguous(parts: &Parts) -> bool {
+    let mut hosts = parts.headers.get_all(HOST).iter();
+    let host_ok = match (hosts.next(), hosts.next()) {
+        (Some(host), None) => host.to_str().is_ok_and(|h| h.parse::<Authority>().is_ok()),
+        (None, _) => parts.version < Version::HTTP_11,
+        _ => false,
+    };
+    let mut codings = parts
+        .headers
+        .get_all(TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
+    let coding_ok = match (codings.next(), codings.next()) {
+        (None, _) => true,
+        (Some(c), None) => c.eq_ignore_ascii_case("chunked"),
+        _ => false,
+    };
+    !(host_ok && coding_ok)
 }
 
 /// Cleans a request before it is routed.

@@ -366,3 +366,27 @@ async fn ambiguous_framing_is_refused_and_unambiguous_variants_are_served_once()
     assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
     assert_eq!(env.app.requests(), before);
 }
+
+#[tokio::test]
+async fn forwarded_uri_headers_never_change_the_route() {
+    let env = Env::start(Setup::default()).await;
+    for header in [
+        "x-original-url",
+        "x-rewrite-url",
+        "x-forwarded-uri",
+        "x-forwarded-path",
+    ] {
+        let r = env
+            .http
+            .get(env.url("/orders"))
+            .header(header, "/login")
+            .header("js_code", "zed_1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{header}");
+        assert_eq!(r.headers()["x-wxgate-error"], "LOGIN_REQUIRED", "{header}");
+    }
+    assert_eq!(env.sim.total(), 0, "no login happened");
+    assert_eq!(env.app.requests(), 0);
+}

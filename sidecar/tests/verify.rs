@@ -271,3 +271,43 @@ async fn without_a_key_ring_the_sidecar_generates_one() {
         "LOGIN_INVALID"
     );
 }
+
+#[tokio::test]
+async fn credentials_survive_a_sidecar_restart() {
+    let env = Env::start(Setup::default()).await;
+    let mut credentials = Vec::new();
+    for i in 0..100 {
+        credentials.push(env.login(&format!("restart_{i}")).await);
+    }
+    let Env {
+        sidecar,
+        dir,
+        app_addr,
+        http,
+        ..
+    } = env;
+    sidecar.stop().await;
+    // A new process: nothing in memory, the same key ring Secret.
+    let again = start_sidecar(
+        dir.path(),
+        &format!("http://{app_addr}"),
+        "http://127.0.0.1:1",
+        &[],
+    )
+    .await;
+    for _ in 0..200 {
+        if again.active.is_ready() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    for credential in &credentials {
+        let r = http
+            .get(format!("http://{}/orders", again.traffic))
+            .header("user_session", credential)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+}

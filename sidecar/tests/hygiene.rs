@@ -390,3 +390,39 @@ async fn forwarded_uri_headers_never_change_the_route() {
     assert_eq!(env.sim.total(), 0, "no login happened");
     assert_eq!(env.app.requests(), 0);
 }
+
+#[tokio::test]
+async fn many_headers_and_unread_bodies_cost_nothing_to_refuse() {
+    let env = Env::start(Setup::default()).await;
+    // 1 000 small headers, and a 16 KB cookie with 20 KB more: refused, the app untouched.
+    let many: String = (0..1000).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let cookie = format!(
+        "Cookie: c={}\r\nX-Pad: {}\r\n",
+        "c".repeat(16_384),
+        "p".repeat(20_000)
+    );
+    for headers in [many, cookie] {
+        let answer = raw(
+            env.sidecar.traffic,
+            format!("GET /public HTTP/1.1\r\nHost: x\r\n{headers}\r\n").as_bytes(),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    }
+    // A large body on a bound route without a credential: answered 401 from the head alone.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(env.sidecar.traffic)
+        .await
+        .unwrap();
+    s.write_all(b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n")
+        .await
+        .unwrap();
+    s.write_all(&[b'x'; 1024]).await.unwrap();
+    let mut head = [0u8; 12];
+    tokio::time::timeout(std::time::Duration::from_secs(2), s.read_exact(&mut head))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&head, b"HTTP/1.1 401");
+    assert_eq!(env.app.requests(), 0);
+}

@@ -81,17 +81,23 @@ pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Respo
         openid: None,
         span: None,
     };
-    let response = if conn.smuggling.swap(false, Ordering::AcqRel) || hygiene::is_ambiguous(&parts)
-    {
-        // hyper closes the connection after this answer.
-        let mut r = rec.reject(ErrorCode::BadRequest);
-        r.headers_mut()
-            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-        r
+    // Framing that cannot be trusted, or a head too large to keep reading from: answered, and
+    // the connection closed (hyper closes it after an answer saying `Connection: close`).
+    let refused = if conn.smuggling.swap(false, Ordering::AcqRel) || hygiene::is_ambiguous(&parts) {
+        Some(ErrorCode::BadRequest)
     } else if header_bytes(&parts) > state.limits.max_header_bytes {
-        rec.reject(ErrorCode::HeadersTooLarge)
+        Some(ErrorCode::HeadersTooLarge)
     } else {
-        dispatch(state, &conn.up, conn.peer, parts, body, &mut rec).await
+        None
+    };
+    let response = match refused {
+        Some(code) => {
+            let mut r = rec.reject(code);
+            r.headers_mut()
+                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+            r
+        }
+        None => dispatch(state, &conn.up, conn.peer, parts, body, &mut rec).await,
     };
     let mut response = response;
     if let Some((_, trace_id)) = &rec.trace

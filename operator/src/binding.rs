@@ -165,7 +165,7 @@ pub async fn reconcile_service(service: &ServiceRef, ctx: &Context) -> Result<()
                 .patch(&name, &apply, &Patch::Apply(&typed(cm)))
                 .await?;
             apply_sidecar_rbac(ctx, service, &meta).await?;
-            Outcome::Programmed(r.config.version)
+            Outcome::Programmed(r.config.version.clone(), r.config.tag_overflow())
         }
         Ok(_) => Outcome::NoService,
         Err(problems) => Outcome::Problems(problems),
@@ -247,7 +247,8 @@ fn owner_ref(binding: &PluginBinding) -> Option<OwnerReference> {
 }
 
 enum Outcome {
-    Programmed(String),
+    /// The config version, and a note for the user, if any.
+    Programmed(String, Option<String>),
     NoService,
     Problems(Vec<Problem>),
 }
@@ -307,13 +308,16 @@ fn conditions(binding: &PluginBinding, service: &ServiceRef, outcome: &Outcome) 
     };
     let name = rendered_object_name(&service.name);
     let programmed = match outcome {
-        Outcome::Programmed(version) => Cond::new(
+        Outcome::Programmed(version, note) => Cond::new(
             PROGRAMMED,
             true,
             REASON_PROGRAMMED,
             format!(
-                "config {version} written to ConfigMap and Secret {}/{name}",
-                service.namespace
+                "config {version} written to ConfigMap and Secret {}/{name}{}",
+                service.namespace,
+                note.as_ref()
+                    .map(|n| format!("; note: {n}"))
+                    .unwrap_or_default()
             ),
         ),
         Outcome::NoService => Cond::new(
@@ -375,6 +379,29 @@ mod tests {
 
     fn secret(name: &str, data: serde_json::Value) -> serde_json::Value {
         serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "shop"}, "data": data})
+    }
+
+    #[test]
+    fn a_note_of_the_render_reaches_the_programmed_condition() {
+        let binding: PluginBinding = serde_json::from_value(serde_json::json!({
+            "apiVersion": "wxgate.dev/v1alpha1", "kind": "PluginBinding",
+            "metadata": {"name": "b", "namespace": "shop"},
+            "spec": {"pluginRef": {"name": "mp"}, "targetRef": {"kind": "Service", "name": "shop-api"}}
+        }))
+        .unwrap();
+        let service = ServiceRef::new("shop", "shop-api");
+        let message = |note: Option<&str>| {
+            let outcome = Outcome::Programmed("v1".into(), note.map(str::to_owned));
+            conditions(&binding, &service, &outcome)
+                .into_iter()
+                .find(|c| c.type_ == PROGRAMMED)
+                .map(|c| (c.ok, c.message))
+                .unwrap()
+        };
+        let (status, plain) = message(None);
+        assert!(status && !plain.contains("note"), "{plain}");
+        let (status, noted) = message(Some("17 tags"));
+        assert!(status && noted.ends_with("; note: 17 tags"), "{noted}");
     }
 
     #[tokio::test]

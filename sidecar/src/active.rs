@@ -77,6 +77,9 @@ impl Active {
                 return Err(CompileError::Format(format, FORMAT));
             }
         }
+        if let Some(note) = config.tag_overflow() {
+            tracing::warn!(version = %config.version, "{note}");
+        }
         let mut plugins = Vec::new();
         let mut identity: Vec<String> = IDENTITY_HEADERS
             .iter()

@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 
 use crate::binding::ApiMatch;
 use crate::keys::KeyRing;
-use crate::plugin::{CodeParam, ForwardSpec, PluginType, SessionSpec, TagPlugin, WeChatTags};
+use crate::plugin::{
+    CodeParam, ForwardSpec, MAX_TAGS, PluginType, SessionSpec, TagPlugin, WeChatTags,
+};
 use crate::secret::SecretString;
 
 /// Format of the rendered documents; bumped on any incompatible change.
@@ -137,6 +139,31 @@ pub(crate) fn content_version<T: Serialize>(value: &T) -> String {
 }
 
 impl RenderedConfig {
+    /// A note when one request of this Service could be due more than [`MAX_TAGS`] tags: the
+    /// most WeChat tag fields of one login plugin plus the most rules of one Tag plugin (an
+    /// upper bound: it assumes their routes can meet on one request). The sidecar sends the
+    /// first 16, the login plugin's first, and drops the rest.
+    pub fn tag_overflow(&self) -> Option<String> {
+        let most = |count: fn(&RenderedPlugin) -> usize| {
+            self.plugins.values().map(count).max().unwrap_or(0)
+        };
+        let fields = most(|p| match p {
+            RenderedPlugin::WeChatMpLogin(c) => c.tags.as_ref().map_or(0, |t| t.fields.len()),
+            RenderedPlugin::Tag(_) => 0,
+        });
+        let rules = most(|p| match p {
+            RenderedPlugin::Tag(t) => t.rules.len(),
+            RenderedPlugin::WeChatMpLogin(_) => 0,
+        });
+        (fields > 0 && rules > 0 && fields + rules > MAX_TAGS).then(|| {
+            format!(
+                "a request may be due {} tags ({fields} WeChat tag fields + {rules} Tag rules); \
+                 only the first {MAX_TAGS} reach the app, the Tag plugin's are dropped first",
+                fields + rules
+            )
+        })
+    }
+
     /// Sets `version` from the content.
     pub(crate) fn seal(mut self) -> Self {
         self.version.clear();

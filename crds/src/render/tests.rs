@@ -557,3 +557,43 @@ fn no_bindings_renders_an_empty_config() {
     let r = render_docs(&[login_plugin("shop", "mp-login", ""), creds("shop")]).unwrap();
     assert!(r.config.routes.is_empty() && r.config.plugins.is_empty());
 }
+
+#[test]
+fn more_tags_than_a_request_may_carry_are_noted() {
+    let many_rules = (0..10)
+        .map(|i| format!("{{ from: {{ in: query, name: q{i} }}, tag: t{i} }}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let tags = format!(
+        r#"
+apiVersion: wxgate.dev/v1alpha1
+kind: GatewayPlugin
+metadata: {{ name: tags, namespace: shop }}
+spec:
+  type: Tag
+  tag: {{ rules: [ {many_rules} ] }}
+"#
+    );
+    let render_with = |fields: &str| {
+        render_docs(&[
+            login_plugin("shop", "mp", &format!("    tags: {{ fields: [{fields}] }}")),
+            creds("shop"),
+            tags.clone(),
+            binding("shop", "b1", "mp", "shop-api", ""),
+            binding("shop", "b2", "tags", "shop-api", ""),
+        ])
+        .expect("renders")
+        .config
+        .tag_overflow()
+    };
+    assert_eq!(
+        render_with("appid, openid, unionid, bucket, nickName, gender"),
+        None,
+        "6 + 10 = 16"
+    );
+    let note = render_with("appid, openid, unionid, bucket, nickName, gender, city").expect("17");
+    assert!(
+        note.contains("17 tags (7 WeChat tag fields + 10 Tag rules)"),
+        "{note}"
+    );
+}

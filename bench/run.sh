@@ -5,12 +5,14 @@
 # (taskset), interleaved repetitions.
 #
 #   bash bench/run.sh [seconds per run, default 5] [repetitions, default 3] [connections, default 64]
+#   WXGATE_BENCH_ACCESS_LOG=true bash bench/run.sh ...   # the same with the access log on (default off, as nginx's)
 #
 # Needs wrk and nginx (installed from Debian's packages when missing) and builds release
 # binaries. Prints a table of medians and the ratios BENCHMARKS.md reports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-5}; REPS=${2:-3}; CONNS=${3:-64}
+ACCESS_LOG=${WXGATE_BENCH_ACCESS_LOG:-false}  # true: the sidecars write their access log (to a file)
 
 need() { command -v "$1" >/dev/null || { apt-get install -y -q "$2" >/dev/null; }; }
 need wrk wrk; need nginx nginx-light
@@ -74,9 +76,10 @@ YAML
 manifests "$work/pass" "  apis: [ { path: /login, match: Exact } ]"
 manifests "$work/verify" ""
 sidecar() { # $1 port, $2 manifests
-  WXGATE_ACCESS_LOG=false WXGATE_LOG=warn taskset -c 1 "$bin/wxgate-sidecar" --manifests "$2" \
+  WXGATE_ACCESS_LOG=$ACCESS_LOG WXGATE_LOG=warn taskset -c 1 "$bin/wxgate-sidecar" --manifests "$2" \
     --listen "127.0.0.1:$1" --admin-listen "127.0.0.1:$(($1 + 100))" \
-    --upstream "http://127.0.0.1:$APP" --wechat-api-base "http://127.0.0.1:$SIM" & pids+=($!)
+    --upstream "http://127.0.0.1:$APP" --wechat-api-base "http://127.0.0.1:$SIM" \
+    >"$work/sidecar-$1.log" 2>&1 & pids+=($!)
 }
 sidecar $PASS "$work/pass"; pass_pid=$!
 sidecar $VERIFY "$work/verify"; verify_pid=$!

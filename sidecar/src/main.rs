@@ -8,14 +8,32 @@ use wxgate_sidecar::args::{Args, LogFormat};
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let filter = EnvFilter::try_new(&args.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    // The access log follows --access-log, whatever level --log sets for the rest.
+    let directives = if args.access_log {
+        format!("{},wxgate::access=info", args.log)
+    } else {
+        args.log.clone()
+    };
+    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
+    // Lines are written by a thread of their own, as many per write as have queued up: under
+    // load the access log costs a system call per batch, not per request. Nothing is dropped
+    // (a full queue makes the request wait), and what is queued is written before exit.
+    let (writer, _flushed_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(8192)
+        .thread_name("wxgate-log")
+        .finish(std::io::BufWriter::new(std::io::stdout()));
     match args.log_format {
         LogFormat::Json => tracing_subscriber::fmt()
             .json()
             .flatten_event(true)
             .with_env_filter(filter)
+            .with_writer(writer)
             .init(),
-        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(writer)
+            .init(),
     }
     let runtime = if args.worker_threads <= 1 {
         tokio::runtime::Builder::new_current_thread()

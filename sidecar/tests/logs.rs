@@ -88,3 +88,46 @@ async fn no_secret_appears_in_any_log_line() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_binary_writes_its_access_log_whatever_the_log_level_and_flushes_on_sigterm() {
+    let app = wxgate_sim::app::EchoApp::default();
+    let app_addr = wxgate_sim::spawn(([127, 0, 0, 1], 0).into(), app.router())
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    for (access_log, expected) in [("true", 5), ("false", 0)] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("wxgate.yaml"), manifests(&Setup::default())).unwrap();
+        let bin = Binary::start(
+            dir.path(),
+            &format!("http://{app_addr}"),
+            "http://127.0.0.1:1",
+            &[("WXGATE_LOG", "warn")],
+            &["--access-log", access_log],
+        )
+        .await;
+        for _ in 0..5 {
+            let r = http
+                .get(format!("http://{}/orders?user_session=CANARY", bin.traffic))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 401);
+        }
+        let out = bin.stop();
+        let lines: Vec<serde_json::Value> = out
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .filter(|l: &serde_json::Value| l["target"] == "wxgate::access")
+            .collect();
+        assert_eq!(lines.len(), expected, "--access-log {access_log}:\n{out}");
+        for line in &lines {
+            assert_eq!(
+                (line["path"].as_str(), line["status"].as_u64()),
+                (Some("/orders"), Some(401))
+            );
+        }
+        assert!(!out.contains("CANARY"), "the query is never logged");
+    }
+}

@@ -7,7 +7,6 @@ mod support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use support::*;
 use tokio::net::{TcpListener, TcpStream};
@@ -91,45 +90,18 @@ async fn an_untrusted_wechat_certificate_is_refused_and_a_trusted_one_works() {
     // The binary, trusting the test CA through SSL_CERT_FILE: the login goes through.
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, ca_pem).unwrap();
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-    };
-    let (traffic, admin) = (free(), free());
-    let _child = Killed(
-        std::process::Command::new(env!("CARGO_BIN_EXE_wxgate-sidecar"))
-            .args(["--manifests", dir.path().to_str().unwrap()])
-            .args([
-                "--listen",
-                &traffic.to_string(),
-                "--admin-listen",
-                &admin.to_string(),
-            ])
-            .args([
-                "--upstream",
-                &format!("http://{app_addr}"),
-                "--wechat-api-base",
-                &base,
-            ])
-            .env("SSL_CERT_FILE", &ca)
-            .env("WXGATE_LOG", "error")
-            .spawn()
-            .unwrap(),
-    );
-    let ready = format!("http://{admin}/ready");
-    for _ in 0..200 {
-        if http
-            .get(&ready)
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let bin = Binary::start(
+        dir.path(),
+        &format!("http://{app_addr}"),
+        &base,
+        &[
+            ("SSL_CERT_FILE", ca.to_str().unwrap()),
+            ("WXGATE_LOG", "error"),
+        ],
+        &[],
+    )
+    .await;
+    let traffic = bin.traffic;
     let r = http
         .post(format!("http://{traffic}/login"))
         .header("js_code", "nora_2")
@@ -143,14 +115,4 @@ async fn an_untrusted_wechat_certificate_is_refused_and_a_trusted_one_works() {
         wechat::openid(APPID, "nora_2").as_str()
     );
     assert_eq!(sim.total(), 1);
-}
-
-/// A child process, stopped when the test ends (passed or not).
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

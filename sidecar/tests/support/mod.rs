@@ -306,3 +306,78 @@ pub async fn raw(addr: SocketAddr, request: &[u8]) -> String {
     let _ = tokio::time::timeout(Duration::from_secs(3), s.read_to_end(&mut out)).await;
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// The `wxgate-sidecar` binary in a process of its own, its output in `<dir>/sidecar.out`;
+/// killed when dropped.
+pub struct Binary {
+    child: std::process::Child,
+    pub traffic: SocketAddr,
+    pub admin: SocketAddr,
+    out: std::path::PathBuf,
+}
+
+impl Binary {
+    /// Starts the binary on the manifests in `dir` and waits until it is ready.
+    pub async fn start(
+        dir: &std::path::Path,
+        upstream: &str,
+        wechat: &str,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Binary {
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+        };
+        let (traffic, admin) = (free(), free());
+        let out = dir.join("sidecar.out");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_wxgate-sidecar"))
+            .args(["--manifests", dir.to_str().unwrap()])
+            .args(["--listen", &traffic.to_string()])
+            .args(["--admin-listen", &admin.to_string()])
+            .args(["--upstream", upstream, "--wechat-api-base", wechat])
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .spawn()
+            .unwrap();
+        let ready = format!("http://{admin}/ready");
+        let http = reqwest::Client::new();
+        for _ in 0..400 {
+            if http
+                .get(&ready)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        Binary {
+            child,
+            traffic,
+            admin,
+            out,
+        }
+    }
+
+    /// Stops it as Kubernetes does (SIGTERM), waits for the exit and returns what it printed.
+    pub fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        let _ = self.child.wait();
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -131,6 +131,21 @@ async fn oversized_headers_and_bodies_are_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 413);
+    // Chunked, so no length to check up front: cut off at the limit, still 413 (on a route
+    // without a binding, so the body is streamed to the app).
+    let open = Env::start(
+        Setup::default()
+            .arg("--max-body-bytes", "1000")
+            .apis("  apis: [ { path: /orders, match: Prefix } ]\n"),
+    )
+    .await;
+    let chunks = format!("{:x}\r\n{}\r\n", 1500, "x".repeat(1500));
+    let answer = raw(
+        open.sidecar.traffic,
+        format!("POST /public HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n{chunks}0\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     let r = env
         .http
         .post(env.url("/login"))
@@ -352,7 +367,8 @@ async fn ambiguous_framing_is_refused_and_unambiguous_variants_are_served_once()
         );
         assert_eq!(env.app.requests() - before, expected as u32, "{req:?}");
     }
-    // A chunk size past 64 bits: the body fails, nothing reaches the app, the connection closes.
+    // A chunk size past 64 bits: the body fails mid-stream, 400, the connection closes, the app
+    // sees no complete request.
     let before = env.app.requests();
     let answer = raw(
         env.sidecar.traffic,
@@ -363,6 +379,7 @@ async fn ambiguous_framing_is_refused_and_unambiguous_variants_are_served_once()
         .as_bytes(),
     )
     .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
     assert_eq!(env.app.requests(), before);
 }

@@ -108,6 +108,9 @@ impl UpstreamConn {
                 Ok(Ok(response)) => return Ok(response),
                 Ok(Err(mut e)) => {
                     self.sender = None;
+                    if let Some(code) = client_body_fault(e.error()) {
+                        return Err(code);
+                    }
                     match e.take_message() {
                         Some(unsent) if attempt == 0 => req = unsent,
                         _ => return Err(ErrorCode::UpstreamUnavailable),
@@ -121,6 +124,22 @@ impl UpstreamConn {
         }
         Err(ErrorCode::UpstreamUnavailable)
     }
+}
+
+/// A request that failed on the client's own body, not on the app: the body passed
+/// `--max-body-bytes` (413), or its framing broke mid-stream (400).
+fn client_body_fault(error: &hyper::Error) -> Option<ErrorCode> {
+    if !error.is_user() {
+        return None;
+    }
+    let mut cause = std::error::Error::source(error);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return Some(ErrorCode::RequestTooLarge);
+        }
+        cause = c.source();
+    }
+    Some(ErrorCode::BadRequest)
 }
 
 impl Default for UpstreamConn {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side throughput, CPU per request and memory: the app direct, nginx proxy_pass, the
 # wxgate sidecar passing through (unbound route), verifying a credential and rejecting a forged
-# one (401, the app never called), all on 127.0.0.1. The servers share CPU 1, wrk runs on CPU 0
+# one (401, the app never called), and logging in (a fresh code each time, the WeChat simulator
+# answering at once), all on 127.0.0.1. The servers share CPU 1, wrk runs on CPU 0
 # (taskset), interleaved repetitions.
 #
 #   bash bench/run.sh [seconds per run, default 5] [repetitions, default 3] [connections, default 64]
@@ -96,10 +97,19 @@ ngx_worker=$(pgrep -f "nginx: worker process" | while read -r p; do { grep -q "$
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 declare -A RPS CPU
-run() { # $1 name, $2 url, $3 pid (or empty), $4 extra header, $5 "reject": every answer is a 401
-  local before after out rps
+# Logins: every request a fresh code (the simulator spends each once), WeChat answering at once.
+cat > "$work/login.lua" <<'LUA'
+local n, run = 0, os.time()
+request = function()
+  n = n + 1
+  return wrk.format("POST", "/login", { ["js_code"] = "bench" .. run .. "_" .. n }, "")
+end
+LUA
+run() { # $1 name, $2 url, $3 pid (or empty), $4 extra header, $5 "reject" (every answer a 401) or "login"
+  local before after out rps script=()
+  [ "${5:-}" = login ] && script=(-s "$work/login.lua")
   [ -n "$3" ] && before=$(cpu_ticks "$3")
-  out=$(taskset -c 0 wrk -t1 -c"$CONNS" -d"${SECS}s" ${4:+-H "$4"} "$2")
+  out=$(taskset -c 0 wrk -t1 -c"$CONNS" -d"${SECS}s" "${script[@]}" ${4:+-H "$4"} "$2")
   rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
   if [ "${5:-}" = reject ]; then
     local n all; n=$(echo "$out" | awk '/Non-2xx/ {print $NF}'); all=$(echo "$out" | awk '/requests in/ {print $1}')
@@ -119,20 +129,22 @@ for _ in $(seq "$REPS"); do
   run passthrough "http://127.0.0.1:$PASS/hello" "$pass_pid"
   run verify "http://127.0.0.1:$VERIFY/hello" "$verify_pid" "user_session: $cred"
   run reject "http://127.0.0.1:$VERIFY/hello" "$verify_pid" "user_session: v1.forged" reject
+  run login "http://127.0.0.1:$VERIFY/login" "$verify_pid" "" login
 done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 printf '\n%-12s %12s %14s   (median of %s runs of %ss, %s connections)\n' target rps cpu-us/req "$REPS" "$SECS" "$CONNS"
-for t in direct nginx passthrough verify reject; do
+for t in direct nginx passthrough verify reject login; do
   printf '%-12s %12s %14s\n' "$t" "$(echo "${RPS[$t]}" | median)" "$(echo "${CPU[$t]:-}" | median)"
 done
 m() { echo "${RPS[$1]}" | median; }
 c() { echo "${CPU[$1]}" | median; }
 echo
-awk -v v="$(m verify)" -v n="$(m nginx)" -v d="$(m direct)" -v p="$(m passthrough)" -v r="$(m reject)" -v cv="$(c verify)" -v cn="$(c nginx)" -v cp="$(c passthrough)" 'BEGIN {
+awk -v v="$(m verify)" -v n="$(m nginx)" -v d="$(m direct)" -v p="$(m passthrough)" -v r="$(m reject)" -v l="$(m login)" -v cv="$(c verify)" -v cn="$(c nginx)" -v cp="$(c passthrough)" 'BEGIN {
   printf "verify / nginx rps        %.2f\n", v / n
   printf "verify / direct rps       %.2f\n", v / d
   printf "verify / passthrough rps  %.2f\n", v / p
   printf "verify / nginx cpu/req    %.2f\n", cv / cn
   printf "reject / passthrough rps  %.2f\n", r / p
+  printf "login / verify rps        %.2f\n", l / v
 }'
 echo "sidecar (verify) RSS: idle $((idle_rss / 1024)).$((idle_rss % 1024 * 10 / 1024)) MiB, now $(( $(rss $verify_pid) / 1024 )) MiB, peak $(( $(hwm $verify_pid) / 1024 )) MiB; nginx proxy worker RSS $(( $(rss "$ngx_worker") / 1024 )) MiB"

@@ -10,6 +10,7 @@ pub mod args;
 pub mod breaker;
 pub mod credential;
 pub mod error;
+pub mod flights;
 pub mod metrics;
 pub mod params;
 pub mod profile;

@@ -3,25 +3,25 @@
 //! none after anything else, and single-flight per (plugin, appid, code) for the code's five
 //! minutes so concurrent or repeated logins with one code share one call and one result.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 use wxgate_crds::secret::SecretString;
 
 use crate::breaker::{Breaker, BreakerConfig};
 use crate::error::ErrorCode;
+use crate::flights::{Flights, Known};
 use crate::metrics::Metrics;
 
-/// How long a login code is valid at WeChat, and so how long its outcome is shared.
+/// How long a login code is valid at WeChat, and so the longest its outcome is remembered.
 pub const CODE_LIFETIME: Duration = Duration::from_secs(300);
 /// Longest WeChat answer read.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
-/// Most outcomes remembered at once (each is a few hundred bytes).
-const MAX_REMEMBERED: usize = 100_000;
+/// Most codes remembered at once (a few hundred bytes each); past it the oldest is forgotten.
+pub const MAX_REMEMBERED: usize = 4096;
 
 /// What WeChat vouched for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,14 +55,9 @@ pub struct WeChat {
     url: String,
     permits: Arc<Semaphore>,
     retry_delay: Duration,
-    flights: Mutex<HashMap<[u8; 32], Flight>>,
+    flights: Mutex<Flights>,
     breaker: Breaker,
     metrics: Arc<Metrics>,
-}
-
-struct Flight {
-    started: Instant,
-    outcome: watch::Receiver<Option<Outcome>>,
 }
 
 #[derive(Deserialize)]
@@ -94,7 +89,7 @@ impl WeChat {
             ),
             permits: Arc::new(Semaphore::new(config.max_in_flight)),
             retry_delay: config.retry_delay,
-            flights: Mutex::new(HashMap::new()),
+            flights: Mutex::new(Flights::new(MAX_REMEMBERED, CODE_LIFETIME)),
             breaker: Breaker::new(config.breaker),
             metrics,
         }))
@@ -111,32 +106,22 @@ impl WeChat {
         let key = flight_key(plugin, app_id, code);
         let mut outcome = {
             let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-            match flights.get(&key) {
-                Some(f) if f.started.elapsed() < CODE_LIFETIME => f.outcome.clone(),
-                _ => {
-                    // Refuse at once, without remembering anything, when all permits are out.
+            match flights.get(&key, Instant::now()) {
+                Some(Known::Done(outcome)) => return outcome.clone(),
+                Some(Known::InFlight(waiting)) => waiting.clone(),
+                None => {
+                    // Refuse at once, without remembering anything, when all permits are out
+                    // or the circuit breaker is open.
                     let Ok(permit) = self.permits.clone().try_acquire_owned() else {
                         self.metrics.code2session_shed();
                         return Err(ErrorCode::WxUnavailable);
                     };
-                    if flights.len() >= MAX_REMEMBERED / 2 {
-                        flights.retain(|_, f| f.started.elapsed() < CODE_LIFETIME);
-                    }
-                    if flights.len() >= MAX_REMEMBERED {
-                        return Err(ErrorCode::WxUnavailable);
-                    }
                     if !self.breaker.admit() {
                         self.metrics.code2session_shed();
                         return Err(ErrorCode::WxUnavailable);
                     }
-                    let (tx, rx) = watch::channel(None);
-                    flights.insert(
-                        key,
-                        Flight {
-                            started: Instant::now(),
-                            outcome: rx.clone(),
-                        },
-                    );
+                    let (tx, started) = flights.start(key, Instant::now());
+                    let waiting = tx.subscribe();
                     // The call runs in its own task: a client that goes away must not cancel it,
                     // or a second caller would spend the single-use code again.
                     let this = Arc::clone(self);
@@ -145,17 +130,19 @@ impl WeChat {
                     tokio::spawn(async move {
                         let outcome = this.call_with_retry(&app_id, &app_secret, &code).await;
                         drop(permit);
-                        if outcome.as_ref().is_err_and(|e| !spends_code(*e)) {
-                            // WeChat did not take the code: callers waiting now share this
-                            // outcome, a later retry calls again.
-                            this.flights
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .remove(&key);
-                        }
+                        // WeChat did not take the code (unreachable, -1, 45011): callers waiting
+                        // now share this outcome, a later retry calls again.
+                        let spent = match &outcome {
+                            Ok(_) => true,
+                            Err(e) => spends_code(*e),
+                        };
+                        this.flights
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .finish(&key, started, &outcome, spent);
                         let _ = tx.send(Some(outcome));
                     });
-                    rx
+                    waiting
                 }
             }
         };

@@ -157,6 +157,16 @@ async fn profile_data_wechat_does_not_vouch_for_is_refused() {
     assert!(seen["headers"].get("x-wxgate-tag-openid").is_some());
 }
 
+/// A 200 answer's `x-wxgate-trace-id`, and the echo of what the app received.
+async fn traced(r: reqwest::Response) -> (String, serde_json::Value) {
+    assert_eq!(r.status(), 200);
+    let trace_id = r.headers()["x-wxgate-trace-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (trace_id, r.json().await.unwrap())
+}
+
 const TAG_PLUGIN: &str = "---
 apiVersion: wxgate.dev/v1alpha1
 kind: GatewayPlugin
@@ -193,12 +203,7 @@ async fn a_tag_plugin_reads_each_location_alongside_the_login_plugin() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200);
-    let trace_id = r.headers()["x-wxgate-trace-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let seen: serde_json::Value = r.json().await.unwrap();
+    let (trace_id, seen) = traced(r).await;
     let h = &seen["headers"];
     for (tag, value) in [
         ("uid", "42"),
@@ -264,11 +269,7 @@ async fn a_valid_traceparent_is_kept_and_an_invalid_one_replaced() {
             .send()
             .await
             .unwrap();
-        let trace_id = r.headers()["x-wxgate-trace-id"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let seen: serde_json::Value = r.json().await.unwrap();
+        let (trace_id, seen) = traced(r).await;
         let forwarded = seen["headers"]["traceparent"].as_str().unwrap().to_owned();
         assert_eq!(forwarded == incoming, kept, "{incoming}");
         assert_eq!(
@@ -347,12 +348,7 @@ async fn traced_requests_export_a_span_with_their_tags_and_the_app_sees_it_as_pa
                 .header("tracestate", "vendor=1");
         }
         let r = req.send().await.unwrap();
-        assert_eq!(r.status(), 200);
-        let trace_id = r.headers()["x-wxgate-trace-id"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let seen: serde_json::Value = r.json().await.unwrap();
+        let (trace_id, seen) = traced(r).await;
         let sent = seen["headers"]["traceparent"].as_str().unwrap().to_owned();
         let parsed = wxgate_sidecar::trace::parse_traceparent(&sent).unwrap();
         assert_eq!(parsed.trace_id, trace_id);

@@ -50,8 +50,8 @@ impl Flights {
         self.entries.get(key).map(|e| &e.known)
     }
 
-    /// Records an exchange starting now; returns where to send its outcome and its start.
-    pub fn start(&mut self, key: Key, now: Instant) -> (watch::Sender<Option<Outcome>>, Instant) {
+    /// Records an exchange starting at `now`; returns where to send its outcome.
+    pub fn start(&mut self, key: Key, now: Instant) -> watch::Sender<Option<Outcome>> {
         let (tx, rx) = watch::channel(None);
         self.entries.insert(
             key,
@@ -62,7 +62,7 @@ impl Flights {
         );
         self.order.push_back((now, key));
         self.forget(now);
-        (tx, now)
+        tx
     }
 
     /// Records how the exchange that started at `started` ended: remembered when it spent the
@@ -79,11 +79,13 @@ impl Flights {
         }
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
@@ -113,7 +115,8 @@ mod tests {
     }
 
     fn done(flights: &mut Flights, n: u32, now: Instant) {
-        let (_tx, started) = flights.start(key(n), now);
+        let started = now;
+        let _tx = flights.start(key(n), now);
         flights.finish(&key(n), started, &Err(ErrorCode::WxCodeUsed), true);
     }
 
@@ -121,14 +124,16 @@ mod tests {
     fn spent_outcomes_are_remembered_and_unspent_ones_forgotten() {
         let now = Instant::now();
         let mut f = Flights::new(10, Duration::from_secs(300));
-        let (_tx, started) = f.start(key(1), now);
+        let started = now;
+        let _tx = f.start(key(1), now);
         assert!(matches!(f.get(&key(1), now), Some(Known::InFlight(_))));
         f.finish(&key(1), started, &Err(ErrorCode::WxCodeInvalid), true);
         assert!(matches!(
             f.get(&key(1), now),
             Some(Known::Done(Err(ErrorCode::WxCodeInvalid)))
         ));
-        let (_tx, started) = f.start(key(2), now);
+        let started = now;
+        let _tx = f.start(key(2), now);
         f.finish(&key(2), started, &Err(ErrorCode::WxUnavailable), false);
         assert!(f.get(&key(2), now).is_none());
     }
@@ -152,7 +157,8 @@ mod tests {
     fn an_exchange_forgotten_while_in_flight_is_not_brought_back() {
         let now = Instant::now();
         let mut f = Flights::new(1, Duration::from_secs(300));
-        let (_tx, started) = f.start(key(1), now);
+        let started = now;
+        let _tx = f.start(key(1), now);
         done(&mut f, 2, now);
         assert!(f.get(&key(1), now).is_none());
         f.finish(&key(1), started, &Err(ErrorCode::WxCodeUsed), true);

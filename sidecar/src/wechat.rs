@@ -120,7 +120,8 @@ impl WeChat {
                         self.metrics.code2session_shed();
                         return Err(ErrorCode::WxUnavailable);
                     }
-                    let (tx, started) = flights.start(key, Instant::now());
+                    let started = Instant::now();
+                    let tx = flights.start(key, started);
                     let waiting = tx.subscribe();
                     // The call runs in its own task: a client that goes away must not cancel it,
                     // or a second caller would spend the single-use code again.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command: every check CI runs, on a fresh machine too.
 #   format, lints (warnings are errors), the real kube-apiserver harness, then every test of the
-#   workspace (the e2e tests run against that API server).
+#   workspace (the e2e tests run against that API server), then a real node
+#   (tests/kube-node/start.sh: containerd, kubelet, kube-proxy, wxgate's images) and the tests
+#   that install wxgate with Helm and serve real pods on it. The node needs root.
 # It installs what it needs and caches heavy builds under $HOME/.cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +21,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "kube-apiserver harness (a real API server built from the k8s.io/kubernetes module; cached under ~/.cache/kas-harness)"
 kas_dir=$(mktemp -d)
-trap 'bash tests/kube-apiserver/stop.sh "$kas_dir"' EXIT
+node_dir=$(mktemp -d)
+cleanup() {
+  bash tests/kube-apiserver/stop.sh "$kas_dir"
+  if [ -e "$node_dir/node-started" ]; then bash tests/kube-node/stop.sh "$node_dir"; fi
+}
+trap cleanup EXIT
 bash tests/kube-apiserver/start.sh "$kas_dir"
 export WXGATE_E2E_KUBECONFIG="$kas_dir/kubeconfig"
 
@@ -30,5 +37,14 @@ helm version --short
 
 step "cargo test (unit, integration on loopback, end-to-end on the API server)"
 cargo test --workspace --locked
+bash tests/kube-apiserver/stop.sh "$kas_dir"
+
+step "a real node: containerd, kubelet, kube-proxy and wxgate's images (tests/kube-node/start.sh)"
+bash tests/kube-node/start.sh "$node_dir"
+
+step "end-to-end on the node: helm install, real pods, traffic through the ClusterIP"
+export WXGATE_E2E_KUBECONFIG="$node_dir/kubeconfig" WXGATE_NODE_DIR="$node_dir"
+cargo test -p wxgate-e2e --locked --test node -- --ignored --nocapture
+cargo test -p wxgate-e2e --locked --test node_uninstall -- --ignored --nocapture
 
 step "all checks passed"

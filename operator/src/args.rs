@@ -64,6 +64,15 @@ pub struct Args {
     /// `--otlp-endpoint`); none: no spans.
     #[arg(long, env = "WXGATE_SIDECAR_OTLP_ENDPOINT")]
     pub sidecar_otlp_endpoint: Option<String>,
+    /// Where injected sidecars call WeChat (their `--wechat-api-base`), e.g. a WeChat simulator's
+    /// Service. For tests and simulators only; none: WeChat itself.
+    #[arg(long, env = "WXGATE_SIDECAR_WECHAT_API_BASE")]
+    pub sidecar_wechat_api_base: Option<String>,
+    /// Seconds an injected sidecar keeps serving after its pod starts terminating (a `preStop`
+    /// sleep, so the endpoint's removal reaches kube-proxy first); the app container's stop is
+    /// delayed twice as long. 0: no delays.
+    #[arg(long, env = "WXGATE_SIDECAR_SHUTDOWN_DELAY_SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=300))]
+    pub sidecar_shutdown_delay_seconds: u32,
     /// Reconciles in flight per controller. Higher: a large backlog (a restart with many
     /// objects) clears faster but holds more memory at once.
     #[arg(long, env = "WXGATE_OPERATOR_CONCURRENCY", default_value_t = 8)]

@@ -319,6 +319,8 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
                     memory_request: args.sidecar_memory_request.clone(),
                     memory_limit: args.sidecar_memory_limit.clone(),
                     otlp_endpoint: args.sidecar_otlp_endpoint.clone(),
+                    wechat_api_base: args.sidecar_wechat_api_base.clone(),
+                    shutdown_delay_seconds: args.sidecar_shutdown_delay_seconds,
                     own_namespace: args.namespace.clone(),
                 },
                 client: client.clone(),

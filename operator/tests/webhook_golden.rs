@@ -17,6 +17,8 @@ fn settings() -> Settings {
         memory_request: "16Mi".into(),
         memory_limit: "64Mi".into(),
         otlp_endpoint: None,
+        wechat_api_base: None,
+        shutdown_delay_seconds: 5,
         own_namespace: "wxgate-system".into(),
     }
 }
@@ -116,11 +118,12 @@ fn every_case_matches_its_golden_file_and_injection_is_idempotent() {
 }
 
 #[test]
-fn an_otlp_endpoint_reaches_the_injected_sidecar() {
+fn an_otlp_endpoint_and_a_wechat_api_base_reach_the_injected_sidecar() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/webhook");
     let (pod, ns, services) = load(&dir.join("named-port.yaml"));
     let with = Settings {
         otlp_endpoint: Some("http://otel-collector.observability:4318".into()),
+        wechat_api_base: Some("http://wechat-sim.sim:18081".into()),
         ..settings()
     };
     let env_of = |settings: &Settings| {
@@ -144,13 +147,38 @@ fn an_otlp_endpoint_reaches_the_injected_sidecar() {
             .map(|e| (e.name, e.value))
             .collect::<Vec<_>>()
     };
-    assert!(env_of(&with).contains(&(
-        "WXGATE_OTLP_ENDPOINT".to_owned(),
-        Some("http://otel-collector.observability:4318".to_owned())
-    )));
-    assert!(
-        env_of(&settings())
-            .iter()
-            .all(|(name, _)| name != "WXGATE_OTLP_ENDPOINT")
-    );
+    for (name, value) in [
+        (
+            "WXGATE_OTLP_ENDPOINT",
+            "http://otel-collector.observability:4318",
+        ),
+        ("WXGATE_WECHAT_API_BASE", "http://wechat-sim.sim:18081"),
+    ] {
+        assert!(env_of(&with).contains(&(name.to_owned(), Some(value.to_owned()))));
+        assert!(env_of(&settings()).iter().all(|(n, _)| n != name));
+    }
+}
+
+#[test]
+fn no_shutdown_delay_means_no_pre_stop_hooks() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/webhook");
+    let (pod, ns, services) = load(&dir.join("named-port.yaml"));
+    let none = Settings {
+        shutdown_delay_seconds: 0,
+        ..settings()
+    };
+    let Decision::Inject { patch, warnings } = decide(&pod, &ns, &services, &none) else {
+        panic!("not injected");
+    };
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let mut doc = serde_json::to_value(&pod).unwrap();
+    json_patch::patch(&mut doc, &patch).unwrap();
+    let injected: Pod = serde_json::from_value(doc).unwrap();
+    for c in injected.spec.unwrap().containers {
+        assert!(
+            c.lifecycle.and_then(|l| l.pre_stop).is_none(),
+            "{} has a preStop",
+            c.name
+        );
+    }
 }

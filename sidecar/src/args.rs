@@ -94,6 +94,10 @@ pub struct Args {
     /// How long open requests may finish after SIGTERM, in milliseconds.
     #[arg(long, env = "WXGATE_DRAIN_TIMEOUT_MS", default_value_t = 20000)]
     pub drain_timeout_ms: u64,
+    /// After SIGTERM, a kept-alive connection's next answer carries `Connection: close`; one that
+    /// stays idle this long (milliseconds) is closed.
+    #[arg(long, env = "WXGATE_DRAIN_IDLE_MS", default_value_t = 2000)]
+    pub drain_idle_ms: u64,
     /// OTLP/HTTP receiver (base URL, e.g. http://otel-collector:4318) to export the span of each
     /// traced request to, at <URL>/v1/traces; none: no spans are exported.
     #[arg(long, env = "WXGATE_OTLP_ENDPOINT")]
@@ -126,6 +130,7 @@ impl Args {
             max_body_bytes: self.max_body_bytes,
             max_login_body_bytes: self.max_login_body_bytes,
             drain_timeout: Duration::from_millis(self.drain_timeout_ms),
+            drain_idle: Duration::from_millis(self.drain_idle_ms),
             ..Limits::default()
         }
     }

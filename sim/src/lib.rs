@@ -19,3 +19,26 @@ pub async fn spawn(addr: SocketAddr, router: axum::Router) -> std::io::Result<So
     });
     Ok(bound)
 }
+
+/// Serves a router until SIGTERM or Ctrl-C, then lets open requests finish. In a container the
+/// binary is PID 1, which ignores SIGTERM unless it handles it: without this a pod would wait out
+/// its whole grace period.
+pub async fn serve_until_stopped(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(stop_signal())
+        .await
+}
+
+async fn stop_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return tokio::signal::ctrl_c().await.unwrap_or_default(),
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,11 +1,17 @@
 // kube-apiserver-harness: a real kube-apiserver with etcd embedded in the same process, for
 // wxgate's tests. Loopback only, RBAC on, admission webhooks on, an admin token.
 //
-//	kube-apiserver-harness --dir DIR [--port N] [--no-stdin-watch] [-- extra kube-apiserver flags]
+//	kube-apiserver-harness --dir DIR [--port N] [--no-stdin-watch] [--node-address IP] [-- extra kube-apiserver flags]
 //	kube-apiserver-harness kcm [kube-controller-manager flags]   (optional second process)
 //
 // It writes DIR/kubeconfig (admin) and, once /readyz answers, DIR/ready, and prints
 // "READY DIR/kubeconfig". It stops on SIGTERM, or when stdin closes (unless --no-stdin-watch).
+//
+// Node mode (--node-address, for tests/kube-node): the API server serves on that address (one
+// on this machine only, such as 10.245.0.1/32 on lo) instead of 127.0.0.1 and advertises it, the
+// lease endpoint reconciler writes it into the `kubernetes` Service's endpoints, the serving
+// certificate also names what pods use (10.0.0.1, kubernetes.default.svc, ...), ServiceAccount
+// admission stays on (pods get their token), and the API server reaches kubelets by InternalIP.
 package main
 
 import (
@@ -50,6 +56,7 @@ func main() {
 	dir := flag.String("dir", "", "state directory (required)")
 	port := flag.Int("port", 0, "secure port (0: pick a free one)")
 	noStdin := flag.Bool("no-stdin-watch", false, "do not stop when stdin closes")
+	nodeAddress := flag.String("node-address", "", "node mode: serve on and advertise this address (see above)")
 	flag.Parse()
 	if *dir == "" {
 		fail("--dir is required")
@@ -63,7 +70,20 @@ func main() {
 	}
 	etcdClient, etcdPeer := freePort(), freePort()
 
-	certPEM, keyPEM, err := cert.GenerateSelfSignedCertKey("127.0.0.1", []net.IP{net.ParseIP("127.0.0.1")}, []string{"localhost"})
+	host := "127.0.0.1"
+	ips := []net.IP{net.ParseIP(host)}
+	names := []string{"localhost"}
+	if *nodeAddress != "" {
+		ip := net.ParseIP(*nodeAddress)
+		if ip == nil || ip.To4() == nil {
+			fail("--node-address must be an IPv4 address: " + *nodeAddress)
+		}
+		host = ip.String()
+		// 10.0.0.1: the first address of the service range below, the `kubernetes` Service.
+		ips = append(ips, ip, net.ParseIP("10.0.0.1"))
+		names = append(names, "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local")
+	}
+	certPEM, keyPEM, err := cert.GenerateSelfSignedCertKey(host, ips, names)
 	must(err)
 	must(os.WriteFile(filepath.Join(*dir, "serving.crt"), certPEM, 0o600))
 	must(os.WriteFile(filepath.Join(*dir, "serving.key"), keyPEM, 0o600))
@@ -97,7 +117,7 @@ func main() {
 		fail("etcd did not become ready in 60 s")
 	}
 
-	server := fmt.Sprintf("https://127.0.0.1:%d", *port)
+	server := fmt.Sprintf("https://%s:%d", host, *port)
 	kubeconfig := clientcmdapi.NewConfig()
 	kubeconfig.Clusters["harness"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: caPEM}
 	kubeconfig.AuthInfos["admin"] = &clientcmdapi.AuthInfo{Token: token}
@@ -107,7 +127,7 @@ func main() {
 
 	args := []string{
 		"--etcd-servers=" + clientURL[0].String(),
-		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port=" + strconv.Itoa(*port),
+		"--bind-address=" + host, "--advertise-address=" + host, "--secure-port=" + strconv.Itoa(*port),
 		"--tls-cert-file=" + filepath.Join(*dir, "serving.crt"), "--tls-private-key-file=" + filepath.Join(*dir, "serving.key"),
 		"--token-auth-file=" + filepath.Join(*dir, "tokens.csv"),
 		"--authorization-mode=Node,RBAC",
@@ -115,10 +135,14 @@ func main() {
 		"--service-account-key-file=" + filepath.Join(*dir, "sa.key"),
 		"--service-account-signing-key-file=" + filepath.Join(*dir, "sa.key"),
 		"--service-cluster-ip-range=10.0.0.0/24", "--allow-privileged=true",
-		"--disable-admission-plugins=ServiceAccount",
-		"--endpoint-reconciler-type=none", "--profiling=false", "--v=0",
+		"--profiling=false", "--v=0",
 		"--enable-priority-and-fairness=false",
 		"--cert-dir=" + filepath.Join(*dir, "certs"),
+	}
+	if *nodeAddress == "" {
+		args = append(args, "--disable-admission-plugins=ServiceAccount", "--endpoint-reconciler-type=none")
+	} else {
+		args = append(args, "--endpoint-reconciler-type=lease", "--kubelet-preferred-address-types=InternalIP")
 	}
 	args = append(args, flag.Args()...)
 	cmd := kasapp.NewAPIServerCommand()

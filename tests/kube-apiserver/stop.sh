@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Stops a harness started by start.sh DIR (SIGTERM, then SIGKILL after 20 s).
+# Stops a harness started by start.sh DIR (SIGTERM, then SIGKILL after 20 s) and removes its
+# egress rule.
 set -euo pipefail
 dir=${1:?usage: stop.sh DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+[ -d "$dir" ] && dir=$(cd "$dir" && pwd)
 for f in kcm.pid pid; do
   [ -f "$dir/$f" ] || continue
   pid=$(cat "$dir/$f")
@@ -13,3 +16,4 @@ for f in kcm.pid pid; do
   rm -f "$dir/$f"
 done
 rm -f "$dir/ready"
+bash "$here/egress.sh" unblock "$dir"

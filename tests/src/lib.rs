@@ -19,6 +19,8 @@ use kube::runtime::wait::{await_condition, conditions};
 use kube::{Client, Config, Discovery};
 use tokio::sync::OnceCell;
 
+pub mod node;
+
 /// Field manager of objects the tests apply.
 pub const MANAGER: &str = "wxgate-e2e";
 
@@ -128,6 +130,19 @@ impl TestNamespace {
         }
     }
 
+    /// A namespace of a fixed name, created unless it exists (shared by a test binary's tests).
+    pub async fn named(client: &Client, name: &str) -> Self {
+        let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+        Api::<Namespace>::all(client.clone())
+            .patch(name, &PatchParams::apply(MANAGER), &Patch::Apply(&ns))
+            .await
+            .unwrap();
+        Self {
+            name: name.to_owned(),
+            client: client.clone(),
+        }
+    }
+
     /// Server-side applies every document of a YAML text into this namespace (documents may
     /// name none), as `manager`; returns the first error the server gives.
     pub async fn apply_yaml(
@@ -165,6 +180,14 @@ impl TestNamespace {
             Scope::Namespaced => Api::namespaced_with(self.client.clone(), &self.name, ar),
             Scope::Cluster => Api::all_with(self.client.clone(), ar),
         }
+    }
+
+    /// Deletes the namespace (and so its pods: on a real node they hold resources).
+    pub async fn delete(self) {
+        Api::<Namespace>::all(self.client.clone())
+            .delete(&self.name, &Default::default())
+            .await
+            .unwrap();
     }
 
     /// Adds a label to the namespace.

@@ -83,6 +83,11 @@ async fn charts_lint_and_render_with_every_option_and_the_schema_refuses_wrong_v
             "{extra:?}"
         );
         assert!(!out.contains("--sidecar-otlp-endpoint"), "{extra:?}");
+        assert!(!out.contains("--sidecar-wechat-api-base"), "{extra:?}");
+        assert!(
+            out.contains("- --sidecar-shutdown-delay-seconds=5"),
+            "{extra:?}"
+        );
     }
     let out = ok(helm(&[
         "template",
@@ -90,9 +95,15 @@ async fn charts_lint_and_render_with_every_option_and_the_schema_refuses_wrong_v
         "charts/wxgate",
         "--set",
         "sidecar.otlpEndpoint=http://otel-collector.observability:4318",
+        "--set",
+        "sidecar.wechatApiBase=http://wechat-sim.sim:18081",
+        "--set",
+        "sidecar.shutdownDelaySeconds=0",
     ])
     .await);
     assert!(out.contains("- --sidecar-otlp-endpoint=http://otel-collector.observability:4318"));
+    assert!(out.contains("- --sidecar-wechat-api-base=http://wechat-sim.sim:18081"));
+    assert!(out.contains("- --sidecar-shutdown-delay-seconds=0"));
     for (bad, expected) in [
         (&["--set", "replicaCount=zero"][..], "replicaCount"),
         (&["--set", "webhook.failurePolicy=Maybe"], "failurePolicy"),
@@ -100,6 +111,14 @@ async fn charts_lint_and_render_with_every_option_and_the_schema_refuses_wrong_v
         (&["--set", "operator.logFormat=xml"], "logFormat"),
         (&["--set", "typo=1"], "typo"),
         (&["--set", "sidecar.otlpEndpoint=otel:4318"], "otlpEndpoint"),
+        (
+            &["--set", "sidecar.wechatApiBase=sim:18081"],
+            "wechatApiBase",
+        ),
+        (
+            &["--set", "sidecar.shutdownDelaySeconds=-1"],
+            "shutdownDelaySeconds",
+        ),
     ] {
         let (success, _, err) =
             helm(&[&["template", "r", "charts/wxgate"][..], bad].concat()).await;

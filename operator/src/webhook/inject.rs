@@ -7,10 +7,19 @@
 //! the sidecar) and the app's port is renamed `wxgate-app` (its probes follow); `--upstream` is
 //! the app's port number. A numeric targetPort cannot be taken over this way: the sidecar is
 //! injected anyway, with an admission warning that such traffic bypasses it.
+//!
+//! Termination, so a rolling restart drops no request: the sidecar and the app are ordinary
+//! containers, both told to stop when the pod is deleted. The sidecar gets a `preStop` sleep of
+//! `shutdown_delay_seconds` (it keeps serving while the endpoint removal reaches every node's
+//! kube-proxy), then SIGTERM: it stops accepting and lets open requests finish. The app gets a
+//! `preStop` sleep of twice that, so it outlives the sidecar's last request. (A native sidecar,
+//! an init container with `restartPolicy: Always`, is stopped *after* the app: the wrong order
+//! for a proxy in front of it.) An app container with a `preStop` of its own keeps it, with a
+//! warning.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Pod, Probe, Service};
+use k8s_openapi::api::core::v1::{Container, LifecycleHandler, Pod, Probe, Service, SleepAction};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::json;
 
@@ -36,6 +45,11 @@ pub struct Settings {
     pub memory_limit: String,
     /// Where the sidecar exports spans (`WXGATE_OTLP_ENDPOINT`), if anywhere.
     pub otlp_endpoint: Option<String>,
+    /// Where the sidecar calls WeChat (`WXGATE_WECHAT_API_BASE`); none: WeChat itself. For tests
+    /// and simulators only.
+    pub wechat_api_base: Option<String>,
+    /// The sidecar's `preStop` sleep; the app's is twice this (see the module docs).
+    pub shutdown_delay_seconds: u32,
     /// The operator's own namespace, never injected.
     pub own_namespace: String,
 }
@@ -141,9 +155,20 @@ pub fn decide(pod: &Pod, namespace: &str, bound: &[Service], settings: &Settings
             {
                 rename_probe_port(probe, &name);
             }
+            if let Some(warning) = outlive_the_sidecar(app, settings.shutdown_delay_seconds) {
+                warnings.push(warning);
+            }
             (number, name)
         }
     };
+    let grace = spec.termination_grace_period_seconds.unwrap_or(30);
+    let delay = i64::from(settings.shutdown_delay_seconds);
+    if grace < 3 * delay {
+        warnings.push(format!(
+            "wxgate: terminationGracePeriodSeconds {grace} is under {}s, so a stopping pod may be killed while the sidecar still drains; give it at least that",
+            3 * delay
+        ));
+    }
     spec.containers
         .push(container(settings, &service_name, upstream, &traffic_name));
     // The projected token needs an account; the ServiceAccount admission plugin would set this
@@ -173,6 +198,33 @@ fn selects(service: &Service, labels: &BTreeMap<String, String>) -> bool {
     }
 }
 
+/// The app keeps serving for twice the sidecar's delay after its pod starts terminating, unless
+/// it has a `preStop` of its own (then a warning).
+fn outlive_the_sidecar(app: &mut Container, delay: u32) -> Option<String> {
+    if delay == 0 {
+        return None;
+    }
+    let lifecycle = app.lifecycle.get_or_insert_with(Default::default);
+    if lifecycle.pre_stop.is_some() {
+        return Some(format!(
+            "wxgate: container {} has a preStop hook of its own, so wxgate does not delay its stop; keep it serving for {}s after termination starts, or a rolling restart can fail requests the sidecar still forwards",
+            app.name,
+            2 * delay
+        ));
+    }
+    lifecycle.pre_stop = Some(sleep(2 * delay));
+    None
+}
+
+fn sleep(seconds: u32) -> LifecycleHandler {
+    LifecycleHandler {
+        sleep: Some(SleepAction {
+            seconds: i64::from(seconds),
+        }),
+        ..Default::default()
+    }
+}
+
 /// A probe that named the app's port now names its new name.
 fn rename_probe_port(probe: &mut Probe, old: &str) {
     let new = IntOrString::String(APP_PORT_NAME.to_owned());
@@ -185,19 +237,19 @@ fn rename_probe_port(probe: &mut Probe, old: &str) {
     }
 }
 
-fn container(
-    settings: &Settings,
-    service: &str,
-    upstream: i32,
-    traffic_name: &str,
-) -> k8s_openapi::api::core::v1::Container {
+fn container(settings: &Settings, service: &str, upstream: i32, traffic_name: &str) -> Container {
     let mut env = vec![
         json!({"name": "WXGATE_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}),
     ];
-    if let Some(endpoint) = &settings.otlp_endpoint {
-        env.push(json!({"name": "WXGATE_OTLP_ENDPOINT", "value": endpoint}));
+    for (name, value) in [
+        ("WXGATE_OTLP_ENDPOINT", &settings.otlp_endpoint),
+        ("WXGATE_WECHAT_API_BASE", &settings.wechat_api_base),
+    ] {
+        if let Some(value) = value {
+            env.push(json!({"name": name, "value": value}));
+        }
     }
-    serde_json::from_value(json!({
+    let mut sidecar: Container = serde_json::from_value(json!({
         "name": CONTAINER,
         "image": settings.image,
         "args": ["--service", service, "--upstream", format!("http://127.0.0.1:{upstream}"), "--listen", format!("0.0.0.0:{TRAFFIC_PORT}"), "--admin-listen", format!("0.0.0.0:{ADMIN_PORT}")],
@@ -222,7 +274,14 @@ fn container(
             {"name": "wxgate-token", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true}
         ]
     }))
-    .unwrap_or_default()
+    .unwrap_or_default();
+    if settings.shutdown_delay_seconds > 0 {
+        sidecar.lifecycle = Some(k8s_openapi::api::core::v1::Lifecycle {
+            pre_stop: Some(sleep(settings.shutdown_delay_seconds)),
+            ..Default::default()
+        });
+    }
+    sidecar
 }
 
 /// The Secret (mounted into the sidecar only) and a projected token for the sidecar's watch.

@@ -13,15 +13,16 @@ mod verify;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use http::HeaderValue;
+use http::header::CONNECTION;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, mpsc, watch};
 
 use crate::active::ActiveConfig;
 use crate::metrics::Metrics;
@@ -47,6 +48,9 @@ pub struct Limits {
     pub max_merge_body_bytes: usize,
     /// How long connections may finish their requests after shutdown starts.
     pub drain_timeout: Duration,
+    /// After shutdown starts, how long a kept-alive connection may stay idle before it is
+    /// closed (one that sends a request gets `Connection: close` on its answer instead).
+    pub drain_idle: Duration,
 }
 
 impl Default for Limits {
@@ -58,6 +62,7 @@ impl Default for Limits {
             max_login_body_bytes: 64 * 1024,
             max_merge_body_bytes: 1024 * 1024,
             drain_timeout: Duration::from_secs(20),
+            drain_idle: Duration::from_secs(2),
         }
     }
 }
@@ -92,15 +97,20 @@ fn timer_anchor(state: &State) -> tokio::time::Interval {
     tick
 }
 
-/// Serves the traffic port until `shutdown` resolves, then lets open requests finish for up
-/// to `drain_timeout`.
+/// Serves the traffic port until `shutdown` resolves, then drains: no new connections; each
+/// kept-alive connection's next answer carries `Connection: close` (so a busy client moves to
+/// another endpoint between requests, never losing one to a close racing its request), one idle
+/// for `drain_idle` is closed, and open requests may finish for up to `drain_timeout`.
 pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) {
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(state.limits.header_read_timeout)
         .max_buf_size(state.limits.max_header_bytes.max(8192))
         .keep_alive(true);
-    let graceful = GracefulShutdown::new();
+    let draining = Arc::new(AtomicBool::new(false));
+    let (drain_started, drain) = watch::channel(false);
+    // Each connection task holds a sender; the channel closes when the last one ends.
+    let (alive, mut all_ended) = mpsc::channel::<()>(1);
     tokio::pin!(shutdown);
     let mut anchor = timer_anchor(&state);
     loop {
@@ -120,14 +130,39 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Futu
                 let up = Arc::new(Mutex::new(UpstreamConn::new()));
                 let smuggling = Arc::new(AtomicBool::new(false));
                 let stream = framing::Sniffed::new(stream, Arc::clone(&smuggling));
+                let idle = state.limits.drain_idle;
+                let closing = Arc::clone(&draining);
                 let service = service_fn(move |req| {
                     let conn = handler::Conn { peer, up: Arc::clone(&up), smuggling: Arc::clone(&smuggling) };
                     let state = Arc::clone(&state);
-                    async move { Ok::<_, Infallible>(handler::handle(&state, &conn, req).await) }
+                    let closing = Arc::clone(&closing);
+                    async move {
+                        let mut resp = handler::handle(&state, &conn, req).await;
+                        if closing.load(Ordering::Relaxed) {
+                            resp.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+                        }
+                        Ok::<_, Infallible>(resp)
+                    }
                 });
-                let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                let conn = http.serve_connection(TokioIo::new(stream), service);
+                let (alive, mut drain) = (alive.clone(), drain.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
+                    let _alive = alive;
+                    tokio::pin!(conn);
+                    let drain_started = async move {
+                        let _ = drain.wait_for(|d| *d).await;
+                    };
+                    let ended = tokio::select! {
+                        ended = conn.as_mut() => ended,
+                        () = drain_started => tokio::select! {
+                            ended = conn.as_mut() => ended,
+                            () = tokio::time::sleep(idle) => {
+                                conn.as_mut().graceful_shutdown();
+                                conn.await
+                            }
+                        },
+                    };
+                    if let Err(e) = ended {
                         tracing::debug!(error = %e, "client connection ended");
                     }
                 });
@@ -136,8 +171,11 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Futu
         }
     }
     drop(listener);
+    draining.store(true, Ordering::Relaxed);
+    let _ = drain_started.send(true);
+    drop(alive);
     tokio::select! {
-        () = graceful.shutdown() => {}
+        _ = all_ended.recv() => {}
         () = tokio::time::sleep(state.limits.drain_timeout) => {
             tracing::warn!("drain timeout: closing remaining connections");
         }

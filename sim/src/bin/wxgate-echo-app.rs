@@ -26,6 +26,6 @@ async fn main() -> anyhow::Result<()> {
     };
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     println!("echo app on http://{}", listener.local_addr()?);
-    axum::serve(listener, app.router()).await?;
+    wxgate_sim::serve_until_stopped(listener, app.router()).await?;
     Ok(())
 }

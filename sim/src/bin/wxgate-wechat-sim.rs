@@ -33,6 +33,6 @@ async fn main() -> anyhow::Result<()> {
         "WeChat simulator (not WeChat) on http://{}",
         listener.local_addr()?
     );
-    axum::serve(listener, sim.router()).await?;
+    wxgate_sim::serve_until_stopped(listener, sim.router()).await?;
     Ok(())
 }

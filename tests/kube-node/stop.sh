@@ -61,10 +61,15 @@ ip addr delete "$NODE_IP/32" dev lo 2>/dev/null
 while iptables -D INPUT -d "$NODE_IP/32" -j "$CHAIN" 2>/dev/null; do :; done
 while iptables -D FORWARD "${FORWARD_RULE[@]}" 2>/dev/null; do :; done
 iptables -F "$CHAIN" 2>/dev/null && iptables -X "$CHAIN" 2>/dev/null
-# The kubelet's canary chains (kube-proxy --cleanup removed its own).
+# The kubelet's chains (kube-proxy --cleanup removed its own): jumps to them, then the chains.
 for cmd in iptables ip6tables; do
   for table in filter nat mangle; do
-    "$cmd" -t "$table" -X KUBE-KUBELET-CANARY 2>/dev/null
+    for chain in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT; do
+      for builtin in INPUT OUTPUT FORWARD PREROUTING POSTROUTING; do
+        while "$cmd" -t "$table" -D "$builtin" -j "$chain" 2>/dev/null; do :; done
+      done
+      "$cmd" -t "$table" -F "$chain" 2>/dev/null && "$cmd" -t "$table" -X "$chain" 2>/dev/null
+    done
   done
 done
 # Sysctls as they were.

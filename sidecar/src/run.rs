@@ -135,6 +135,7 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
         limits: args.limits(),
         access_log: args.access_log,
         spans: spans.clone(),
+        draining: Default::default(),
     });
     let (stop, stopped) = oneshot::channel::<()>();
     let served = tokio::spawn(proxy::serve(traffic, state, async move {

@@ -30,7 +30,8 @@ free_kb=$(df -Pk "$(dirname "$(mkdir -p "$dir" && cd "$dir" && pwd)")" | awk 'NR
 [ "$free_kb" -ge 2000000 ] || die "needs about 2 GB free for the node's state; $((free_kb / 1024)) MB free"
 mkdir -p "$dir"; dir=$(cd "$dir" && pwd)
 
-alive() { [ -f "$dir/$1.pid" ] && kill -0 "$(cat "$dir/$1.pid")" 2>/dev/null; }
+# alive NAME: the process whose pid is in DIR/NAME.pid runs (the harness's own file is DIR/pid).
+alive() { local f="$dir/$1.pid"; [ "$1" = kas ] && f="$dir/pid"; [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
 if [ -f "$dir/node-ready" ] && alive containerd && alive kubelet && alive proxy && alive scheduler && alive kas; then
   say "already running: KUBECONFIG=$dir/kubeconfig"; exit 0
 fi
@@ -72,7 +73,6 @@ iptables -F "$CHAIN"
 
 say "starting the API server (node mode) and the controller manager"
 bash "$here/../kube-apiserver/start.sh" "$dir" --node-address "$NODE_IP" --controllers "$CONTROLLERS" >&2
-cp "$dir/pid" "$dir/kas.pid"
 port=$(sed -n 's|.*:\([0-9]*\)$|\1|p' "$dir/ready")
 iptables -A "$CHAIN" -i lo -j RETURN
 iptables -A "$CHAIN" -i "$BRIDGE" -p tcp --dport "$port" -j RETURN

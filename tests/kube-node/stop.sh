@@ -41,7 +41,6 @@ fi
 stop_pid containerd
 # containerd's shims outlive it; each names our socket on its command line.
 pkill -9 -f "containerd-shim.*$dir/containerd" 2>/dev/null
-rm -f "$dir/kas.pid"
 bash "$here/../kube-apiserver/stop.sh" "$dir"
 
 # Mounts under DIR, deepest first (volumes, overlay snapshots, shm).

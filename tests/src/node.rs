@@ -186,28 +186,11 @@ pub async fn cluster_ip(ns: &TestNamespace, service: &str) -> String {
     svc.spec.unwrap().cluster_ip.unwrap()
 }
 
-/// The standard app of these tests: a plugin, its Secret and a binding for Service `shop-api`
-/// (the quickstart's), applied first, then the Service (port 80 targeting the port **named**
-/// `http`) and an echo app Deployment of `replicas` with a readiness probe on that port. Waits
-/// until every pod is Ready.
+/// The standard app of these tests: `bind_shop(ns, "http")`, then an echo app Deployment of
+/// `replicas` with a readiness probe on the port named `http`. Waits until every pod is Ready
+/// and the ClusterIP is served.
 pub async fn shop(ns: &TestNamespace, replicas: i32) {
-    ns.label("wxgate.dev/injection", "enabled").await;
-    for file in ["plugin.yaml", "secret.yaml", "binding.yaml"] {
-        let yaml =
-            std::fs::read_to_string(repo_root().join("examples/quickstart").join(file)).unwrap();
-        ns.apply_yaml(&yaml, crate::MANAGER).await.unwrap();
-    }
-    ns.apply_yaml(&shop_service("http"), crate::MANAGER)
-        .await
-        .unwrap();
-    // The operator has rendered the Service's config before its pods are created.
-    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = ns.typed();
-    eventually(
-        Duration::from_secs(30),
-        "ConfigMap wxgate-shop-api",
-        || async { cms.get_opt("wxgate-shop-api").await.ok().flatten() },
-    )
-    .await;
+    bind_shop(ns, "http").await;
     ns.apply_yaml(&shop_deployment(replicas), crate::MANAGER)
         .await
         .unwrap();
@@ -217,6 +200,28 @@ pub async fn shop(ns: &TestNamespace, replicas: i32) {
     eventually(Duration::from_secs(30), "the ClusterIP served", || async {
         tokio::net::TcpStream::connect((ip.as_str(), 80)).await.ok()
     })
+    .await;
+}
+
+/// Opts `ns` in to injection and applies the quickstart's plugin, Secret and binding for Service
+/// `shop-api`, then the Service (port 80 targeting `target`, a port name or number). Returns once
+/// the operator has rendered the Service's config, so pods created next are injected.
+pub async fn bind_shop(ns: &TestNamespace, target: &str) {
+    ns.label("wxgate.dev/injection", "enabled").await;
+    for file in ["plugin.yaml", "secret.yaml", "binding.yaml"] {
+        let yaml =
+            std::fs::read_to_string(repo_root().join("examples/quickstart").join(file)).unwrap();
+        ns.apply_yaml(&yaml, crate::MANAGER).await.unwrap();
+    }
+    ns.apply_yaml(&shop_service(target), crate::MANAGER)
+        .await
+        .unwrap();
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = ns.typed();
+    eventually(
+        Duration::from_secs(30),
+        "ConfigMap wxgate-shop-api",
+        || async { cms.get_opt("wxgate-shop-api").await.ok().flatten() },
+    )
     .await;
 }
 

@@ -349,20 +349,7 @@ async fn a_rolling_restart_under_load_drops_no_request_and_new_pods_accept_old_c
 async fn a_service_targeting_a_port_by_number_is_warned_about_and_the_pod_still_starts() {
     let (client, _) = installed().await;
     let ns = TestNamespace::new(&client).await;
-    ns.label("wxgate.dev/injection", "enabled").await;
-    for file in ["plugin.yaml", "secret.yaml", "binding.yaml"] {
-        let yaml =
-            std::fs::read_to_string(repo_root().join("examples/quickstart").join(file)).unwrap();
-        ns.apply_yaml(&yaml, MANAGER).await.unwrap();
-    }
-    ns.apply_yaml(&shop_service("8080"), MANAGER).await.unwrap();
-    let cms: Api<ConfigMap> = ns.typed();
-    eventually(
-        Duration::from_secs(30),
-        "ConfigMap wxgate-shop-api",
-        || async { cms.get_opt("wxgate-shop-api").await.ok().flatten() },
-    )
-    .await;
+    bind_shop(&ns, "8080").await;
     let pod = format!(
         "apiVersion: v1\nkind: Pod\nmetadata: {{ name: numeric, labels: {{ app: shop }} }}\nspec:\n  containers:\n    - name: app\n      image: wxgate/wxgate-echo-app:{VERSION}\n      imagePullPolicy: IfNotPresent\n      args: [\"--listen\", \"0.0.0.0:8080\"]\n      ports: [ {{ containerPort: 8080 }} ]\n"
     );

@@ -78,6 +78,8 @@ pub struct State {
     pub access_log: bool,
     /// Exports traced requests' spans, when an OTLP endpoint is configured.
     pub spans: Option<crate::trace::SpanExport>,
+    /// Raised when shutdown starts: every answer then carries `Connection: close`.
+    pub draining: AtomicBool,
 }
 
 /// A tick sooner than any per-request deadline. Each request arms two timers (the header read
@@ -107,7 +109,6 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Futu
         .header_read_timeout(state.limits.header_read_timeout)
         .max_buf_size(state.limits.max_header_bytes.max(8192))
         .keep_alive(true);
-    let draining = Arc::new(AtomicBool::new(false));
     let (drain_started, drain) = watch::channel(false);
     // Each connection task holds a sender; the channel closes when the last one ends.
     let (alive, mut all_ended) = mpsc::channel::<()>(1);
@@ -131,14 +132,12 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Futu
                 let smuggling = Arc::new(AtomicBool::new(false));
                 let stream = framing::Sniffed::new(stream, Arc::clone(&smuggling));
                 let idle = state.limits.drain_idle;
-                let closing = Arc::clone(&draining);
                 let service = service_fn(move |req| {
                     let conn = handler::Conn { peer, up: Arc::clone(&up), smuggling: Arc::clone(&smuggling) };
                     let state = Arc::clone(&state);
-                    let closing = Arc::clone(&closing);
                     async move {
                         let mut resp = handler::handle(&state, &conn, req).await;
-                        if closing.load(Ordering::Relaxed) {
+                        if state.draining.load(Ordering::Relaxed) {
                             resp.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
                         }
                         Ok::<_, Infallible>(resp)
@@ -171,7 +170,7 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Futu
         }
     }
     drop(listener);
-    draining.store(true, Ordering::Relaxed);
+    state.draining.store(true, Ordering::Relaxed);
     let _ = drain_started.send(true);
     drop(alive);
     tokio::select! {

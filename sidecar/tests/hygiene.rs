@@ -101,6 +101,48 @@ async fn content_length_with_transfer_encoding_is_refused_and_the_connection_clo
 }
 
 #[tokio::test]
+async fn the_framing_guard_follows_every_head_hyper_accepts() {
+    // Whatever line ends and bodies come first on a connection, a later request carrying both
+    // Content-Length and Transfer-Encoding is refused, and neither it nor what it smuggles
+    // reaches the app.
+    let env = Env::start(Setup::default()).await;
+    let smuggle = |order: usize| {
+        let (a, b) = ("Content-Length: 5\r\n", "Transfer-Encoding: chunked\r\n");
+        let (a, b) = if order == 0 { (a, b) } else { (b, a) };
+        format!(
+            "POST /both HTTP/1.1\r\nHost: x\r\n{a}{b}\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+    };
+    let firsts = [
+        "GET /a HTTP/1.1\nHost: x\n\n",
+        "GET /a HTTP/1.1\r\nHost: x\n\r\n",
+        "\r\nGET /a HTTP/1.1\nHost: x\r\n\n",
+        "POST /a HTTP/1.1\nHost: x\nContent-Length: 3\n\nabc",
+        "POST /a HTTP/1.1\nHost: x\nTransfer-Encoding: chunked\n\n3\r\nabc\r\n0\r\n\r\n",
+        "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /a2 HTTP/1.1\nHost: x\n\n",
+    ];
+    for first in firsts {
+        for order in 0..2 {
+            let req = format!("{first}{}", smuggle(order));
+            let answer = raw(env.sidecar.traffic, req.as_bytes()).await;
+            assert!(answer.contains("HTTP/1.1 400"), "{req:?}: {answer}");
+            assert!(answer.contains("BAD_REQUEST"), "{req:?}: {answer}");
+            for path in ["/both", "/smuggled"] {
+                assert!(
+                    !answer.contains(path),
+                    "{path} reached the app: {req:?}: {answer}"
+                );
+            }
+            let after_400 = &answer[answer.find("HTTP/1.1 400").unwrap() + 1..];
+            assert!(
+                !after_400.contains("HTTP/1.1"),
+                "closed after the 400: {answer}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn oversized_headers_and_bodies_are_refused() {
     let env = Env::start(
         Setup::default()

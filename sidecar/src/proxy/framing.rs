@@ -4,8 +4,13 @@
 //! follows the HTTP/1.1 framing of the bytes the client sends and raises a flag when a request
 //! head carries both; the handler then answers 400 and the connection closes.
 //!
-//! The tracker only watches: bytes pass to hyper unchanged. If it ever meets framing it does
-//! not understand, it stops watching for that connection (hyper's own parser still applies).
+//! Heads are found by httparse, hyper's own parser with hyper's settings, so a head ends exactly
+//! where hyper's does (CRLF or bare LF line ends alike: RFC 9112 section 2.2 lets a recipient
+//! accept a bare LF, and hyper does). Bodies are followed by Content-Length or chunked framing.
+//!
+//! The tracker only watches: bytes pass to hyper unchanged. Framing it cannot follow raises the
+//! flag too (fail closed): the next request hyper reads on that connection is refused, so no
+//! request ever reaches the app unwatched.
 
 use std::io;
 use std::pin::Pin;
@@ -15,8 +20,11 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Longest request head followed; longer heads are hyper's to refuse (431).
+/// Longest request head or chunk line followed: past hyper's own limits (its buffer, 16 KiB of
+/// chunk extensions and of trailers), so only what hyper refuses anyway is cut off.
 const MAX_HEAD: usize = 256 * 1024;
+/// Most headers parsed in a head: at least hyper's 100, past which hyper refuses the request.
+const MAX_HEADERS: usize = 128;
 
 /// A client connection whose request framing is followed.
 pub struct Sniffed<IO> {
@@ -25,12 +33,9 @@ pub struct Sniffed<IO> {
 }
 
 impl<IO> Sniffed<IO> {
-    /// Wraps a connection; `flag` is raised when a request has both framing headers.
-    pub fn new(io: IO, flag: Arc<AtomicBool>) -> Self {
-        Self {
-            io,
-            tracker: Tracker::new(flag),
-        }
+    /// Wraps a connection whose bytes `tracker` follows.
+    pub fn new(io: IO, tracker: Tracker) -> Self {
+        Self { io, tracker }
     }
 }
 
@@ -88,54 +93,75 @@ enum State {
     ChunkData(u64),
     /// The CRLF after chunk data: bytes of it left.
     ChunkEnd(u8),
-    /// Trailer lines after the last chunk, up to an empty line.
+    /// Trailer lines after the last chunk, up to an empty line (lines end in CRLF, as hyper
+    /// reads them).
     Trailer,
-    /// Framing not understood: stop following.
+    /// Framing not understood: the flag is raised and nothing more is followed.
     Lost,
 }
 
-struct Tracker {
+/// Follows the framing of one connection's request bytes.
+pub struct Tracker {
     state: State,
     /// The partial head or line being collected.
     line: Vec<u8>,
     flag: Arc<AtomicBool>,
+    /// For tests: the method and target of every head seen, in order.
+    seen: Option<Arc<std::sync::Mutex<Vec<String>>>>,
 }
 
 impl Tracker {
-    fn new(flag: Arc<AtomicBool>) -> Self {
+    pub fn new(flag: Arc<AtomicBool>) -> Self {
         Self {
             state: State::Head,
             line: Vec::new(),
             flag,
+            seen: None,
         }
     }
 
-    fn feed(&mut self, mut bytes: &[u8]) {
+    /// A tracker that also writes `METHOD target` of each head it finds into `seen` (the
+    /// differential fuzz target compares it with what hyper dispatched).
+    pub fn recording(flag: Arc<AtomicBool>, seen: Arc<std::sync::Mutex<Vec<String>>>) -> Self {
+        Self {
+            seen: Some(seen),
+            ..Self::new(flag)
+        }
+    }
+
+    /// Follows the next bytes the client sent.
+    pub fn feed(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             match self.state {
                 State::Lost => return,
                 State::Head => {
                     // Fast path: a whole head in this read, nothing buffered.
-                    if self.line.is_empty()
-                        && let Some(end) = find_head_end(bytes)
-                    {
-                        self.head(&bytes[..end]);
-                        bytes = &bytes[end..];
-                        continue;
-                    }
-                    let start = self.line.len().saturating_sub(3);
-                    self.line.extend_from_slice(bytes);
-                    bytes = &[];
-                    if let Some(end) = find_head_end(&self.line[start..]).map(|e| e + start) {
-                        let rest = self.line.split_off(end);
-                        let head = std::mem::take(&mut self.line);
-                        self.head(&head);
-                        self.feed(&rest);
-                        return;
+                    if self.line.is_empty() {
+                        match self.head(bytes) {
+                            Some(end) => {
+                                bytes = &bytes[end..];
+                                continue;
+                            }
+                            None if self.state == State::Lost => return,
+                            None => {}
+                        }
+                        self.line.extend_from_slice(bytes);
+                    } else {
+                        self.line.extend_from_slice(bytes);
+                        // A head ends with a LF: parse again only when one arrived.
+                        if bytes.contains(&b'\n') {
+                            let buffered = std::mem::take(&mut self.line);
+                            match self.head(&buffered) {
+                                Some(end) => return self.feed(&buffered[end..]),
+                                None if self.state == State::Lost => return,
+                                None => self.line = buffered,
+                            }
+                        }
                     }
                     if self.line.len() > MAX_HEAD {
                         self.lose();
                     }
+                    return;
                 }
                 State::Fixed(left) => {
                     let n = left.min(bytes.len() as u64);
@@ -149,13 +175,17 @@ impl Tracker {
                 State::ChunkSize | State::Trailer => {
                     let Some(nl) = bytes.iter().position(|&b| b == b'\n') else {
                         self.line.extend_from_slice(bytes);
-                        if self.line.len() > 4096 {
+                        if self.line.len() > MAX_HEAD {
                             self.lose();
                         }
                         return;
                     };
                     self.line.extend_from_slice(&bytes[..=nl]);
                     bytes = &bytes[nl + 1..];
+                    // hyper ends a trailer line only at CRLF: a bare LF is part of the line.
+                    if self.state == State::Trailer && !self.line.ends_with(b"\r\n") {
+                        continue;
+                    }
                     let line = std::mem::take(&mut self.line);
                     self.line_done(&line);
                 }
@@ -184,18 +214,34 @@ impl Tracker {
         }
     }
 
+    /// Stops following, raising the flag: what comes next on this connection is refused.
     fn lose(&mut self) {
         self.state = State::Lost;
         self.line = Vec::new();
+        self.flag.store(true, Ordering::Release);
     }
 
-    /// A complete request head.
-    fn head(&mut self, head: &[u8]) {
-        let mut headers = [httparse::EMPTY_HEADER; 128];
+    /// Parses a request head at the start of `bytes` as hyper does; when complete, moves to its
+    /// body and returns the head's length. `None` when more bytes are needed (or, with the state
+    /// lost, when hyper would refuse the head too).
+    fn head(&mut self, bytes: &[u8]) -> Option<usize> {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut request = httparse::Request::new(&mut headers);
-        match request.parse(head) {
-            Ok(httparse::Status::Complete(_)) => {}
-            _ => return self.lose(),
+        let end = match request.parse(bytes) {
+            Ok(httparse::Status::Complete(end)) => end,
+            Ok(httparse::Status::Partial) => return None,
+            Err(_) => {
+                self.lose();
+                return None;
+            }
+        };
+        if let Some(seen) = &self.seen {
+            let line = format!(
+                "{} {}",
+                request.method.unwrap_or_default(),
+                request.path.unwrap_or_default()
+            );
+            seen.lock().unwrap_or_else(|e| e.into_inner()).push(line);
         }
         let mut length = None;
         let mut chunked = None;
@@ -203,11 +249,15 @@ impl Tracker {
             if h.name.eq_ignore_ascii_case("content-length") {
                 let parsed = std::str::from_utf8(h.value)
                     .ok()
-                    .and_then(|v| v.trim().parse::<u64>().ok());
+                    .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|v| v.parse::<u64>().ok());
                 match (length, parsed) {
                     (None, Some(n)) => length = Some(n),
                     (Some(a), Some(b)) if a == b => {}
-                    _ => return self.lose(),
+                    _ => {
+                        self.lose();
+                        return Some(end);
+                    }
                 }
             } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
                 let last = h.value.rsplit(|&b| b == b',').next().unwrap_or_default();
@@ -217,12 +267,13 @@ impl Tracker {
         if length.is_some() && chunked.is_some() {
             self.flag.store(true, Ordering::Release);
         }
-        self.state = match (chunked, length) {
-            (Some(true), _) => State::ChunkSize,
-            (Some(false), _) => State::Lost,
-            (None, Some(n)) if n > 0 => State::Fixed(n),
-            _ => State::Head,
-        };
+        match (chunked, length) {
+            (Some(true), _) => self.state = State::ChunkSize,
+            (Some(false), _) => self.lose(),
+            (None, Some(n)) if n > 0 => self.state = State::Fixed(n),
+            _ => self.state = State::Head,
+        }
+        Some(end)
     }
 
     /// A complete chunk-size or trailer line.
@@ -238,21 +289,14 @@ impl Tracker {
         let size = line.split(|&b| b == b';').next().unwrap_or_default();
         let size = std::str::from_utf8(size.trim_ascii())
             .ok()
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit()))
             .and_then(|s| u64::from_str_radix(s, 16).ok());
-        self.state = match size {
-            Some(0) => State::Trailer,
-            Some(n) => State::ChunkData(n),
-            None => State::Lost,
-        };
+        match size {
+            Some(0) => self.state = State::Trailer,
+            Some(n) => self.state = State::ChunkData(n),
+            None => self.lose(),
+        }
     }
-}
-
-/// Index just past the blank line ending a request head.
-fn find_head_end(bytes: &[u8]) -> Option<usize> {
-    bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| i + 4)
 }
 
 #[cfg(test)]
@@ -298,6 +342,43 @@ mod tests {
             track(&[b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"]),
             (false, State::Head)
         );
-        assert_eq!(track(&[b"garbage\r\n\r\n"]), (false, State::Lost));
+    }
+
+    #[test]
+    fn bare_lf_heads_end_where_hyper_ends_them() {
+        // A bare-LF head, then a request with both framing headers: flagged (the CRLF-only
+        // search of old never found the first head's end, and lost the connection).
+        let after_bare = b"GET /a HTTP/1.1\nHost: x\n\nPOST /b HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(track(&[after_bare]), (true, State::ChunkSize));
+        let bytes: Vec<&[u8]> = after_bare.chunks(1).collect();
+        assert_eq!(track(&bytes), (true, State::ChunkSize));
+        // Mixed line ends, and a bare-LF body boundary.
+        let mixed = b"POST /a HTTP/1.1\r\nContent-Length: 2\n\r\nokGET /c HTTP/1.1\n\n";
+        assert_eq!(track(&[mixed]), (false, State::Head));
+    }
+
+    #[test]
+    fn framing_it_cannot_follow_raises_the_flag() {
+        for lost in [
+            &b"garbage\r\n\r\n"[..],
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n+5\r\nhello\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXY",
+        ] {
+            assert_eq!(track(&[lost]), (true, State::Lost), "{lost:?}");
+        }
+        // A long chunk extension (hyper allows 16 KiB of them) is still followed.
+        let mut long = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;".to_vec();
+        long.extend(std::iter::repeat_n(b'x', 10_000));
+        long.extend_from_slice(b"\r\na\r\n0\r\n\r\n");
+        assert_eq!(track(&[&long]), (false, State::Head));
+    }
+
+    #[test]
+    fn trailer_lines_end_at_crlf_only() {
+        // hyper reads "\nGET ..." as trailer bytes up to the empty CRLF line: no head there.
+        let t = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\nGET /x HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(track(&[t]), (false, State::Head));
     }
 }

@@ -1,7 +1,7 @@
 //! The traffic port: an HTTP/1.1 server in front of the app.
 
 mod body;
-mod framing;
+pub mod framing;
 mod handler;
 mod hygiene;
 mod identity;
@@ -130,7 +130,7 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Futu
                 let state = Arc::clone(&state);
                 let up = Arc::new(Mutex::new(UpstreamConn::new()));
                 let smuggling = Arc::new(AtomicBool::new(false));
-                let stream = framing::Sniffed::new(stream, Arc::clone(&smuggling));
+                let stream = framing::Sniffed::new(stream, framing::Tracker::new(Arc::clone(&smuggling)));
                 let idle = state.limits.drain_idle;
                 let service = service_fn(move |req| {
                     let conn = handler::Conn { peer, up: Arc::clone(&up), smuggling: Arc::clone(&smuggling) };

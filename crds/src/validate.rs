@@ -64,14 +64,25 @@ pub fn is_tag_name(s: &str) -> bool {
 
 /// Two parameter names the sidecar treats as one: letter case and `_`/`-` do not matter.
 pub fn same_param(a: &str, b: &str) -> bool {
-    let norm = |c: u8| {
-        if c == b'_' {
+    same_param_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// Whether `name` starts with `prefix`, compared as [`same_param`] compares names.
+pub fn has_param_prefix(name: &str, prefix: &str) -> bool {
+    name.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|head| same_param_bytes(head, prefix.as_bytes()))
+}
+
+fn same_param_bytes(a: &[u8], b: &[u8]) -> bool {
+    let norm = |c: &u8| {
+        if *c == b'_' {
             b'-'
         } else {
             c.to_ascii_lowercase()
         }
     };
-    a.len() == b.len() && a.bytes().map(norm).eq(b.bytes().map(norm))
+    a.len() == b.len() && a.iter().map(norm).eq(b.iter().map(norm))
 }
 
 pub fn token(at: &Path, s: &str, errors: &mut Vec<FieldError>) {
@@ -203,6 +214,9 @@ mod tests {
     fn parameter_names_compare_like_the_sidecar_strips() {
         assert!(same_param("X-WX-OPENID", "x_wx_openid"));
         assert!(!same_param("X-WX-OPENID", "x-wx-openid2"));
+        assert!(has_param_prefix("x_WxGate_tag_openid", "x-wxgate-"));
+        assert!(!has_param_prefix("x-wxgat", "x-wxgate-"));
+        assert!(!has_param_prefix("x-wxgatf-a", "x-wxgate-"));
     }
 
     #[test]

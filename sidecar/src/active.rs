@@ -7,7 +7,7 @@ use arc_swap::ArcSwapOption;
 use wxgate_crds::plugin::{IDENTITY_HEADERS, PluginType, TagPlugin};
 use wxgate_crds::render::{LoginConfig, RenderedConfig, RenderedPlugin, RenderedSecret};
 use wxgate_crds::secret::SecretString;
-use wxgate_crds::validate::same_param;
+use wxgate_crds::validate::{has_param_prefix, same_param};
 
 use crate::credential::Sealer;
 use crate::routing;
@@ -181,9 +181,11 @@ fn first<'a>(routes: &'a [Route], path: &str, method: &http::Method) -> Option<&
     })
 }
 
-/// Headers in wxgate's namespace, which only the sidecar may set.
+/// Names in wxgate's namespace, which only the sidecar may set: `x-wxgate-` matched like
+/// identity names (any letter case, `_` for `-`), so `x_wxgate_tag_openid`, which CGI-style
+/// stacks merge with the real header, is wxgate's too.
 pub fn is_reserved(name: &str) -> bool {
-    name.len() > 9 && name.as_bytes()[..9].eq_ignore_ascii_case(b"x-wxgate-")
+    name.len() > 9 && has_param_prefix(name, "x-wxgate-")
 }
 
 /// Identity headers stripped even before any config exists.

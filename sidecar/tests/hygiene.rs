@@ -25,6 +25,10 @@ async fn spoofed_identity_headers_never_reach_the_app() {
         "x-wx-unionid",
         "X-WX-APPID",
         "x-wxgate-tag-bucket",
+        "x_wxgate_tag_openid",
+        "X_WXGATE_TAG_BUCKET",
+        "x-wxgate_trace-id",
+        "x_wxgate-error",
     ] {
         for path in ["/orders", "/public"] {
             let r = env
@@ -57,6 +61,37 @@ async fn spoofed_identity_headers_never_reach_the_app() {
     let answer = raw(env.sidecar.traffic, raw_req.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     assert_eq!(env.app.requests(), before);
+}
+
+#[tokio::test]
+async fn wxgate_names_in_any_spelling_never_reach_the_app_from_the_query() {
+    let env = Env::start(
+        Setup::default().apis("  apis: [ { path: /login, match: Exact }, { path: /orders } ]\n"),
+    )
+    .await;
+    let credential = env.login("carol_1").await;
+    for name in [
+        "x-wxgate-tag-openid",
+        "x_wxgate_tag_openid",
+        "X_WxGate_Tag_Bucket",
+        "x%5Fwxgate%5Ftag%5Fopenid",
+        "x_wx_openid",
+    ] {
+        for path in ["/orders", "/public"] {
+            let r = env
+                .http
+                .get(env.url(&format!("{path}?keep=1&{name}=o-victim")))
+                .header("user_session", &credential)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let seen: serde_json::Value = r.json().await.unwrap();
+            let text = seen.to_string();
+            assert!(!text.contains("o-victim"), "{name} on {path}: {text}");
+            assert!(text.contains("keep=1"), "{name} on {path}: {text}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -375,6 +410,20 @@ async fn ambiguous_framing_is_refused_and_unambiguous_variants_are_served_once()
         format!("GET /p HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n{end}"),
         format!("GET /p HTTP/1.1\r\n\r\n{end}"),
         format!("GET /p HTTP/1.1\r\nHost: a b\r\n\r\n{end}"),
+        format!("GET /p HTTP/1.1\r\nHost: user@evil.example\r\n\r\n{end}"),
+        format!("GET /p HTTP/1.1\r\nHost: u:p@x\r\n\r\n{end}"),
+        format!("GET /p HTTP/1.1\r\nHost: x:abc\r\n\r\n{end}"),
+        format!("GET /p HTTP/1.1\r\nHost: x:99999\r\n\r\n{end}"),
+        format!("GET /p HTTP/1.1\r\nHost: x\r\nConnection: host\r\n\r\n{end}"),
+        format!("GET /p HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, HOST\r\n\r\n{end}"),
+        post(
+            "Content-Length: 5\r\nConnection: content-length\r\n",
+            "hello",
+        ),
+        post(
+            "Content-Length: 5\r\nConnection: x\r\nConnection: Content-Length\r\n",
+            "hello",
+        ),
     ];
     for req in &refused {
         let before = env.app.requests();
@@ -397,6 +446,10 @@ async fn ambiguous_framing_is_refused_and_unambiguous_variants_are_served_once()
         format!("GET /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello{end}"),
         format!("GET /p HTTP/1.1\nHost: x\n\n{end}"),
         "GET /p HTTP/1.0\r\n\r\n".to_owned(),
+        format!(
+            "GET /p HTTP/1.1\r\nHost: x:8080\r\nConnection: keep-alive, x-a\r\nX-A: 1\r\n\r\n{end}"
+        ),
+        format!("GET /p HTTP/1.1\r\nHost: [::1]:80\r\n\r\n{end}"),
     ];
     for req in &served {
         let before = env.app.requests();

@@ -47,15 +47,17 @@ fn is_identity(active: Option<&Active>, name: &str) -> bool {
     }
 }
 
-/// Whether a request is one hyper lets through but RFC 9112 refuses: an HTTP/1.1 request
-/// without exactly one valid `Host` (section 3.2), or a transfer coding other than one `chunked`
-/// (a `gzip, chunked` body would reach the app still encoded, `chunked, chunked` is not
-/// allowed). Answered 400 and the connection closed, like Content-Length with
-/// Transfer-Encoding.
+/// Whether a request is one hyper lets through but wxgate refuses: an HTTP/1.1 request without
+/// exactly one valid `Host` (RFC 9112 section 3.2: `host[:port]`, no userinfo, a numeric port),
+/// a transfer coding other than one `chunked` (a `gzip, chunked` body would reach the app still
+/// encoded, `chunked, chunked` is not allowed), or a `Connection` header nominating `Host` or
+/// `Content-Length` (end-to-end fields a sender must not nominate, RFC 9110 section 7.6.1; the
+/// app would get a request without them). Answered 400 and the connection closed, like
+/// Content-Length with Transfer-Encoding.
 pub fn is_ambiguous(parts: &Parts) -> bool {
     let mut hosts = parts.headers.get_all(HOST).iter();
     let host_ok = match (hosts.next(), hosts.next()) {
-        (Some(host), None) => host.to_str().is_ok_and(|h| h.parse::<Authority>().is_ok()),
+        (Some(host), None) => host.to_str().is_ok_and(is_valid_host),
         (None, _) => parts.version < Version::HTTP_11,
         _ => false,
     };
@@ -71,7 +73,34 @@ pub fn is_ambiguous(parts: &Parts) -> bool {
         (Some(c), None) => c.eq_ignore_ascii_case("chunked"),
         _ => false,
     };
-    !(host_ok && coding_ok)
+    let nominations_ok = parts
+        .headers
+        .get_all(CONNECTION)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or_default().split(','))
+        .map(str::trim)
+        .all(|t| !t.eq_ignore_ascii_case("host") && !t.eq_ignore_ascii_case("content-length"));
+    !(host_ok && coding_ok && nominations_ok)
+}
+
+/// A `Host` value as RFC 9112 section 3.2 allows it: `uri-host [ ":" port ]`, without userinfo,
+/// the port all digits (at most 65535; empty is allowed, as RFC 3986 allows it).
+pub fn is_valid_host(value: &str) -> bool {
+    let Ok(authority) = value.parse::<Authority>() else {
+        return false;
+    };
+    let host = authority.host();
+    if host.is_empty() || value.contains('@') {
+        return false;
+    }
+    let Some(rest) = value.get(host.len()..).filter(|_| value.starts_with(host)) else {
+        return false;
+    };
+    match rest.strip_prefix(':') {
+        None => rest.is_empty(),
+        Some("") => true,
+        Some(port) => port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok(),
+    }
 }
 
 /// Cleans a request before it is routed.
@@ -87,4 +116,42 @@ pub fn clean_request(parts: &mut Parts, active: Option<&Active>) {
 /// comes from the sidecar).
 pub fn clean_response(headers: &mut HeaderMap, active: Option<&Active>) {
     remove_headers(headers, |name| is_identity(active, name));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_valid_host;
+
+    #[test]
+    fn hosts_are_host_and_numeric_port_only() {
+        for ok in [
+            "x",
+            "x:80",
+            "x:",
+            "10.0.0.1:8080",
+            "[::1]",
+            "[::1]:443",
+            "a-b.example",
+        ] {
+            assert!(is_valid_host(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "user@evil.example",
+            "u:p@x",
+            "@x",
+            "x:abc",
+            "x:80a",
+            "x:65536",
+            "x:-1",
+            "a b",
+            "x:80:80",
+            "[::1]x",
+            "x/y",
+            "x?y",
+            "x#y",
+        ] {
+            assert!(!is_valid_host(bad), "{bad}");
+        }
+    }
 }

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use wxgate_crds::keys::{KeyRing, Kid};
 use wxgate_crds::secret::SecretString;
 
+use crate::ids::{is_session_key, is_wechat_id};
+
 /// Prefix of every credential of this format.
 pub const PREFIX: &str = "v1.";
 /// Clock skew tolerated on `iat` and `exp`, in seconds.
@@ -41,6 +43,17 @@ pub struct Claims {
     pub tags: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sk: Option<SecretString>,
+}
+
+impl Claims {
+    /// Whether the identity can reach the app whole: the same checks as WeChat's answer
+    /// (openid and unionid charset, a base64 session_key). A credential that fails them is
+    /// refused, never forwarded with part of its identity.
+    fn forwardable(&self) -> bool {
+        is_wechat_id(&self.openid)
+            && self.unionid.as_deref().is_none_or(is_wechat_id)
+            && self.sk.as_ref().is_none_or(|k| is_session_key(k.expose()))
+    }
 }
 
 /// Why a credential was refused.
@@ -162,7 +175,7 @@ impl Sealer {
             .map_err(|_| Rejection::Invalid)?;
         let claims: Claims =
             serde_json::from_slice(&body[KID_LEN + NONCE_LEN..]).map_err(|_| Rejection::Invalid)?;
-        if claims.appid != self.app_id || claims.iat > now + SKEW_SECS {
+        if claims.appid != self.app_id || claims.iat > now + SKEW_SECS || !claims.forwardable() {
             return Err(Rejection::Invalid);
         }
         if claims.exp + SKEW_SECS < now {

@@ -11,6 +11,7 @@ pub mod breaker;
 pub mod credential;
 pub mod error;
 pub mod flights;
+pub mod ids;
 pub mod metrics;
 pub mod params;
 pub mod profile;

@@ -14,6 +14,7 @@ use wxgate_crds::secret::SecretString;
 use crate::breaker::{Breaker, BreakerConfig};
 use crate::error::ErrorCode;
 use crate::flights::{Flights, Known};
+use crate::ids::{is_session_key, is_wechat_id};
 use crate::metrics::Metrics;
 
 /// How long a login code is valid at WeChat, and so the longest its outcome is remembered.
@@ -284,12 +285,7 @@ impl WeChat {
         };
         let session_key = answer
             .session_key
-            .filter(|k| {
-                !k.is_empty()
-                    && k.len() <= 64
-                    && k.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
-            })
+            .filter(|k| is_session_key(k))
             .ok_or(Failure::Unreadable)?;
         Ok(Session {
             openid,
@@ -328,20 +324,6 @@ pub fn map_errcode(errcode: i64) -> ErrorCode {
         40013 | 40125 | 41002 => ErrorCode::WxConfigError,
         _ => ErrorCode::WxBadResponse,
     }
-}
-
-/// An openid or unionid as WeChat issues them: 1 to 128 URL-safe characters. Anything else
-/// (CR, LF, NUL, spaces, non-ASCII) is refused before it can reach a header.
-fn is_wechat_id(s: &str) -> bool {
-    (1..=128).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// A login code as `wx.login()` issues them: 1 to 128 of `[A-Za-z0-9_-]`. Checked before any
-/// call, so nothing odd reaches WeChat's query string.
-pub fn is_valid_code(code: &str) -> bool {
-    is_wechat_id(code)
 }
 
 fn flight_key(plugin: &str, app_id: &str, code: &str) -> [u8; 32] {

@@ -58,6 +58,25 @@ async fn missing_invalid_tampered_and_expired_credentials_are_refused() {
         (401, "LOGIN_INVALID".into())
     );
 
+    // Minted with the real key, but claims the sidecar could not forward whole: refused, never
+    // passed on with part of the identity.
+    for openid in ["o\r\nX-Evil: 1", "o victim", "o\u{0}", "\u{e9}", ""] {
+        let bad = sealer().seal(&claims(openid, now, now + 60));
+        assert_eq!(
+            refused(&env, Some(&bad)).await,
+            (401, "LOGIN_INVALID".into()),
+            "{openid:?}"
+        );
+        let mut c = claims("oAlice", now, now + 60);
+        c.unionid = Some(openid.into());
+        let bad = sealer().seal(&c);
+        assert_eq!(
+            refused(&env, Some(&bad)).await,
+            (401, "LOGIN_INVALID".into()),
+            "{openid:?}"
+        );
+    }
+
     let other_key = KeyRing {
         active: Kid(KID),
         keys: [(Kid(KID), CredentialKey::new([8; 32]))].into(),

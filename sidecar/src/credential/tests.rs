@@ -105,6 +105,45 @@ fn a_claimed_appid_that_differs_from_the_plugin_is_rejected() {
 }
 
 #[test]
+fn claims_that_cannot_be_forwarded_whole_are_rejected() {
+    // Sealed with the real key, so only the claims checks stand between them and the app.
+    let sealer = vector_sealer();
+    let bad_ids = [
+        "o\r\nX-WX-OPENID: victim",
+        "",
+        "o victim",
+        "o\0",
+        "oé",
+        &"o".repeat(129),
+    ];
+    for bad in bad_ids {
+        let mut c = claims(NOW, 60);
+        c.openid = bad.into();
+        assert_eq!(
+            sealer.open(&sealer.seal(&c), NOW),
+            Err(Rejection::Invalid),
+            "openid {bad:?}"
+        );
+        let mut c = claims(NOW, 60);
+        c.unionid = Some(bad.into());
+        assert_eq!(
+            sealer.open(&sealer.seal(&c), NOW),
+            Err(Rejection::Invalid),
+            "unionid {bad:?}"
+        );
+    }
+    for bad in ["", "a\nb", "a-b", "k\r\nX: y"] {
+        let mut c = claims(NOW, 60);
+        c.sk = Some(SecretString::new(bad.to_owned()));
+        assert_eq!(
+            sealer.open(&sealer.seal(&c), NOW),
+            Err(Rejection::Invalid),
+            "sk {bad:?}"
+        );
+    }
+}
+
+#[test]
 fn expiry_and_issue_time_allow_sixty_seconds_of_skew() {
     let sealer = vector_sealer();
     let token = sealer.seal(&claims(NOW, 600));

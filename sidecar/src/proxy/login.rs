@@ -17,7 +17,6 @@ use crate::active::{Active, LoginPlugin};
 use crate::credential::{Claims, new_jti};
 use crate::error::ErrorCode;
 use crate::params::{self, Found, Location};
-use crate::wechat;
 
 /// Whether a bound request is a login: its path is in `login.paths`, or, without them, it
 /// carries the code.
@@ -55,7 +54,7 @@ pub async fn handle(
             (code, body::stream_up(body, state.limits.max_body_bytes))
         }
     };
-    if !wechat::is_valid_code(&code) {
+    if !crate::ids::is_valid_code(&code) {
         return rec.reject(ErrorCode::BadLoginRequest);
     }
     let session = match state

@@ -113,32 +113,28 @@ pub fn profile_tags(
         .collect()
 }
 
-/// Adds tags to a request: one `x-wxgate-tag-<name>` header each (value percent-encoded UTF-8)
-/// and `baggage` entries merged with the client's.
-pub fn emit<'t>(
+/// Adds a request's tags: the login plugin's WeChat tags first, then the Tag plugin's (one of
+/// the same name as a WeChat tag is left out), at most [`MAX_TAGS`] of those the request
+/// actually carries. Each becomes one `x-wxgate-tag-<name>` header (value percent-encoded
+/// UTF-8) and a `baggage` member merged with the client's (every `baggage` header it sent, as
+/// one list, as W3C Baggage allows). Returns the tags added.
+pub fn emit(
     headers: &mut http::HeaderMap,
-    tags: &'t [(String, String)],
-) -> &'t [(String, String)] {
-    emit_leaving(headers, tags, 0)
-}
-
-/// [`emit`], leaving room for `reserved` tags still to come (the login plugin's, which take
-/// precedence under the 16-tag cap). Returns the tags it added.
-pub fn emit_leaving<'t>(
-    headers: &mut http::HeaderMap,
-    tags: &'t [(String, String)],
-    reserved: usize,
-) -> &'t [(String, String)] {
-    let present = headers
-        .keys()
-        .filter(|k| k.as_str().starts_with(TAG_HEADER_PREFIX))
-        .count();
-    let room = MAX_TAGS.saturating_sub(present + reserved);
-    let tags = &tags[..tags.len().min(room)];
+    wechat: Vec<(String, String)>,
+    custom: Vec<(String, String)>,
+) -> Vec<(String, String)> {
+    let mut tags = wechat;
+    let from_wechat = tags.len();
+    for tag in custom {
+        if !tags[..from_wechat].iter().any(|(k, _)| *k == tag.0) {
+            tags.push(tag);
+        }
+    }
+    tags.truncate(MAX_TAGS);
     if tags.is_empty() {
         return tags;
     }
-    for (name, value) in tags {
+    for (name, value) in &tags {
         let name = http::HeaderName::from_bytes(format!("{TAG_HEADER_PREFIX}{name}").as_bytes());
         let value =
             http::HeaderValue::from_str(&utf8_percent_encode(value, BAGGAGE_VALUE).to_string());
@@ -146,11 +142,13 @@ pub fn emit_leaving<'t>(
             headers.insert(n, v);
         }
     }
-    let existing = headers
-        .get("baggage")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    if let Ok(v) = http::HeaderValue::from_str(&merge_baggage(existing.as_deref(), tags)) {
+    let existing: Vec<&str> = headers
+        .get_all("baggage")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let merged = merge_baggage(Some(&existing.join(",")), &tags);
+    if let Ok(v) = http::HeaderValue::from_str(&merged) {
         headers.insert("baggage", v);
     }
     tags
@@ -302,46 +300,68 @@ mod tests {
         );
     }
 
-    #[test]
-    fn at_most_sixteen_tags_reach_a_request() {
-        let mut headers = http::HeaderMap::new();
-        let first: Vec<(String, String)> = (0..10).map(|i| (format!("a{i}"), "1".into())).collect();
-        let second: Vec<(String, String)> =
-            (0..10).map(|i| (format!("b{i}"), "2".into())).collect();
-        emit(&mut headers, &first);
-        emit(&mut headers, &second);
-        let tags = headers
-            .keys()
-            .filter(|k| k.as_str().starts_with(TAG_HEADER_PREFIX))
-            .count();
-        assert_eq!(tags, MAX_TAGS);
-        assert_eq!(
-            headers["baggage"].to_str().unwrap().split(',').count(),
-            MAX_TAGS
-        );
+    fn named(prefix: &str, n: usize) -> Vec<(String, String)> {
+        (0..n)
+            .map(|i| (format!("{prefix}{i}"), "1".into()))
+            .collect()
     }
 
-    #[test]
-    fn room_is_left_for_the_login_plugins_tags() {
-        let mut headers = http::HeaderMap::new();
-        let custom: Vec<(String, String)> =
-            (0..16).map(|i| (format!("c{i}"), "1".into())).collect();
-        let wechat: Vec<(String, String)> = (0..5).map(|i| (format!("w{i}"), "2".into())).collect();
-        emit_leaving(&mut headers, &custom, wechat.len());
-        emit(&mut headers, &wechat);
-        let names: Vec<&str> = headers
+    fn tag_headers(headers: &http::HeaderMap) -> Vec<&str> {
+        headers
             .keys()
             .map(|k| k.as_str())
             .filter(|k| k.starts_with(TAG_HEADER_PREFIX))
+            .collect()
+    }
+
+    #[test]
+    fn the_cap_counts_the_tags_a_request_carries_login_tags_first() {
+        for (wechat, custom) in [(0, 20), (4, 11), (4, 12), (7, 9), (16, 3), (20, 0), (3, 0)] {
+            let mut headers = http::HeaderMap::new();
+            let added = emit(&mut headers, named("w", wechat), named("c", custom));
+            let want = (wechat + custom).min(MAX_TAGS);
+            assert_eq!(added.len(), want, "{wechat}+{custom}");
+            let names = tag_headers(&headers);
+            assert_eq!(names.len(), want, "{wechat}+{custom}");
+            let kept_wechat = wechat.min(MAX_TAGS);
+            assert!(
+                (0..kept_wechat)
+                    .all(|i| names.contains(&format!("{TAG_HEADER_PREFIX}w{i}").as_str())),
+                "{names:?}"
+            );
+            if want > 0 {
+                let baggage = headers["baggage"].to_str().unwrap();
+                assert_eq!(baggage.split(',').count(), want);
+                assert!(baggage.starts_with(if wechat > 0 { "w0=1" } else { "c0=1" }));
+            }
+        }
+        // A custom tag named like a WeChat tag does not take a second place, nor its value.
+        let mut headers = http::HeaderMap::new();
+        let added = emit(
+            &mut headers,
+            vec![("bucket".into(), "7".into())],
+            vec![("bucket".into(), "99".into()), ("x".into(), "1".into())],
+        );
+        assert_eq!(added.len(), 2);
+        assert_eq!(headers["x-wxgate-tag-bucket"], "7");
+    }
+
+    #[test]
+    fn every_baggage_header_the_client_sent_is_kept() {
+        let mut headers = http::HeaderMap::new();
+        headers.append("baggage", "a=1,b=2".parse().unwrap());
+        headers.append("baggage", "c=3".parse().unwrap());
+        headers.append("baggage", "bucket=0".parse().unwrap());
+        emit(
+            &mut headers,
+            vec![("bucket".into(), "7".into())],
+            Vec::new(),
+        );
+        let all: Vec<&str> = headers
+            .get_all("baggage")
+            .iter()
+            .map(|v| v.to_str().unwrap())
             .collect();
-        assert_eq!(names.len(), MAX_TAGS);
-        assert!(
-            (0..5).all(|i| names.contains(&format!("{TAG_HEADER_PREFIX}w{i}").as_str())),
-            "{names:?}"
-        );
-        assert!(
-            headers["baggage"].to_str().unwrap().starts_with("w0=2"),
-            "the login plugin's tags lead the baggage"
-        );
+        assert_eq!(all, ["bucket=7,a=1,b=2,c=3"]);
     }
 }

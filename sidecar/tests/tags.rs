@@ -249,6 +249,53 @@ async fn a_tag_plugin_reads_each_location_alongside_the_login_plugin() {
 }
 
 #[tokio::test]
+async fn the_tag_cap_counts_the_login_tags_a_request_carries() {
+    // 7 WeChat fields configured; a credential without profile data carries at most 4 of them.
+    let rules: String = (0..13)
+        .map(|i| format!("    - {{ from: {{ in: header, name: x-t{i} }}, tag: t{i} }}\n"))
+        .collect();
+    let plugin = format!(
+        "---\napiVersion: wxgate.dev/v1alpha1\nkind: GatewayPlugin\nmetadata: {{ name: many }}\nspec:\n  type: Tag\n  tag:\n    rules:\n{rules}---\napiVersion: wxgate.dev/v1alpha1\nkind: PluginBinding\nmetadata: {{ name: many }}\nspec:\n  pluginRef: {{ name: many }}\n  targetRef: {{ name: shop-api }}\n"
+    );
+    let env = Env::start(Setup::default().login(TAGS).extra(&plugin)).await;
+    let credential = env.login("fay_1").await;
+    let mut req = env
+        .http
+        .get(env.url("/orders"))
+        .header("user_session", &credential)
+        .header("baggage", "first=1")
+        .header("baggage", "second=2");
+    for i in 0..13 {
+        req = req.header(format!("x-t{i}"), "v");
+    }
+    let seen: serde_json::Value = req.send().await.unwrap().json().await.unwrap();
+    let h = seen["headers"].as_object().unwrap();
+    let tags: Vec<&String> = h
+        .keys()
+        .filter(|k| k.starts_with("x-wxgate-tag-"))
+        .collect();
+    let wechat = ["appid", "openid", "unionid", "bucket"]
+        .iter()
+        .filter(|t| h.contains_key(&format!("x-wxgate-tag-{t}")))
+        .count();
+    assert!((3..=4).contains(&wechat), "{tags:?}");
+    assert_eq!(tags.len(), 16, "{tags:?}");
+    let custom = (0..13)
+        .filter(|i| h.contains_key(&format!("x-wxgate-tag-t{i}")))
+        .count();
+    assert_eq!(
+        custom,
+        16 - wechat,
+        "the custom tags fill what the login tags leave"
+    );
+    let baggage = h["baggage"].as_str().unwrap();
+    assert!(
+        baggage.contains("first=1") && baggage.contains("second=2"),
+        "{baggage}"
+    );
+}
+
+#[tokio::test]
 async fn a_valid_traceparent_is_kept_and_an_invalid_one_replaced() {
     let env = Env::start(Setup::default().login(TAGS).extra(TAG_PLUGIN)).await;
     let credential = env.login("fay_1").await;

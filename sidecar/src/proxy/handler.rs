@@ -33,6 +33,8 @@ pub(super) struct Record {
     pub openid: Option<String>,
     /// The span exported for a traced request, when an OTLP endpoint is configured.
     pub span: Option<trace::RequestSpan>,
+    /// The Tag plugin's tags, added with the login plugin's by [`Record::emit_tags`].
+    pub tags: Vec<(String, String)>,
 }
 
 impl Record {
@@ -43,16 +45,12 @@ impl Record {
             .map(|b| Either::Right(http_body_util::Full::new(b)))
     }
 
-    /// Adds tags to the request for the app (see [`tags::emit_leaving`]) and to its span.
-    pub fn emit_tags(
-        &mut self,
-        headers: &mut http::HeaderMap,
-        tags: &[(String, String)],
-        reserved: usize,
-    ) {
-        let added = tags::emit_leaving(headers, tags, reserved);
+    /// Adds the request's tags for the app and its span, once, just before it is forwarded:
+    /// the login plugin's `wechat` tags, then the Tag plugin's (see [`tags::emit`]).
+    pub fn emit_tags(&mut self, headers: &mut http::HeaderMap, wechat: Vec<(String, String)>) {
+        let added = tags::emit(headers, wechat, std::mem::take(&mut self.tags));
         if let Some(span) = &mut self.span {
-            for (name, value) in added {
+            for (name, value) in &added {
                 span.tag(name, value);
             }
         }
@@ -80,6 +78,7 @@ pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Respo
         code: None,
         openid: None,
         span: None,
+        tags: Vec::new(),
     };
     // Framing that cannot be trusted, or a head too large to keep reading from: answered, and
     // the connection closed (hyper closes it after an answer saying `Connection: close`).
@@ -190,17 +189,15 @@ async fn dispatch(
             };
             rec.trace = Some((value, trace_id));
         }
-        // The login plugin's WeChat tags (added as it verifies) come first under the cap.
-        let reserved = plugin
-            .and_then(|p| p.config.tags.as_ref())
-            .map_or(0, |t| t.fields.len());
-        rec.emit_tags(&mut parts.headers, &tagged.tags, reserved);
+        // Added with the login plugin's WeChat tags, which come first under the cap.
+        rec.tags = tagged.tags;
     }
     origin_form(&mut parts);
     append_forwarded_for(&mut parts, peer);
     match plugin {
         None => {
             rec.route = RouteKind::Unbound;
+            rec.emit_tags(&mut parts.headers, Vec::new());
             let up_body = body::stream_up(body, state.limits.max_body_bytes);
             match forward(state, up, &active, parts, up_body).await {
                 Ok(r) => r.map(Either::Left),

@@ -81,16 +81,16 @@ pub async fn handle(
         },
         None => None,
     };
-    if let Some(config) = &plugin.config.tags {
-        let tags = crate::tags::wechat_tags(
+    let tags = plugin.config.tags.as_ref().map(|config| {
+        crate::tags::wechat_tags(
             config,
             &session.openid,
             session.unionid.as_deref(),
             plugin.app_id(),
             profile.as_ref(),
-        );
-        rec.emit_tags(&mut parts.headers, &tags, 0);
-    }
+        )
+    });
+    rec.emit_tags(&mut parts.headers, tags.unwrap_or_default());
     let response = match forward(state, up, active, parts, up_body).await {
         Ok(r) => r,
         Err(e) => return rec.reject(e),

@@ -64,16 +64,16 @@ pub async fn handle(
         },
     };
     identity::forward(&mut parts, plugin, &id);
-    if let Some(config) = &plugin.config.tags {
-        let tags = crate::tags::wechat_tags(
+    let tags = plugin.config.tags.as_ref().map(|config| {
+        crate::tags::wechat_tags(
             config,
             &claims.openid,
             claims.unionid.as_deref(),
             &claims.appid,
             claims.tags.as_ref(),
-        );
-        rec.emit_tags(&mut parts.headers, &tags, 0);
-    }
+        )
+    });
+    rec.emit_tags(&mut parts.headers, tags.unwrap_or_default());
     let up_body = body::stream_up(body, state.limits.max_body_bytes);
     let response = match forward(state, up, active, parts, up_body).await {
         Ok(r) => r,

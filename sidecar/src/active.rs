@@ -32,7 +32,7 @@ impl LoginPlugin {
         self.config
             .login_paths
             .as_ref()
-            .is_some_and(|paths| paths.iter().any(|p| p == path))
+            .is_some_and(|paths| paths.iter().any(|p| routing::same_path(p, path)))
     }
 }
 

@@ -78,9 +78,12 @@ pub fn api_matches(api: &ApiMatch, path: &str, method: &http::Method) -> bool {
     path_matches(api.match_type, &api.path, path)
 }
 
+/// Whether a request path matches a binding's path. Exact and Template paths match with and
+/// without one trailing slash (`/login` covers `/login/`, `/users/{id}` covers `/users/42/`):
+/// frameworks such as Express route both to one handler, so a binding covers both (fail closed).
 pub fn path_matches(kind: PathMatch, pattern: &str, path: &str) -> bool {
     match kind {
-        PathMatch::Exact => pattern == path,
+        PathMatch::Exact => same_path(pattern, path),
         PathMatch::Prefix => {
             let base = pattern.strip_suffix('/').unwrap_or(pattern);
             base.is_empty()
@@ -91,11 +94,25 @@ pub fn path_matches(kind: PathMatch, pattern: &str, path: &str) -> bool {
     }
 }
 
-/// The `{name}` values of a template match, or `None` when the path does not match.
+/// Whether two paths are the same but for one trailing slash.
+pub fn same_path(a: &str, b: &str) -> bool {
+    without_trailing_slash(a) == without_trailing_slash(b)
+}
+
+/// A path without its one trailing slash (`/` stays `/`).
+fn without_trailing_slash(path: &str) -> &str {
+    match path.strip_suffix('/') {
+        Some(rest) if !rest.is_empty() => rest,
+        _ => path,
+    }
+}
+
+/// The `{name}` values of a template match (with or without one trailing slash), or `None`
+/// when the path does not match.
 pub fn template_params<'p>(pattern: &'p str, path: &'p str) -> Option<Vec<(&'p str, &'p str)>> {
     let mut params = Vec::new();
-    let mut want = pattern.split('/');
-    let mut got = path.split('/');
+    let mut want = without_trailing_slash(pattern).split('/');
+    let mut got = without_trailing_slash(path).split('/');
     loop {
         match (want.next(), got.next()) {
             (None, None) => return Some(params),
@@ -167,7 +184,28 @@ mod tests {
     #[test]
     fn exact_and_template() {
         assert!(path_matches(PathMatch::Exact, "/login", "/login"));
-        assert!(!path_matches(PathMatch::Exact, "/login", "/login/"));
+        // One trailing slash either way is the same path; two, or a longer path, is not.
+        for (pattern, path) in [("/login", "/login/"), ("/login/", "/login"), ("/", "/")] {
+            assert!(
+                path_matches(PathMatch::Exact, pattern, path),
+                "{pattern} {path}"
+            );
+        }
+        for (pattern, path) in [("/login", "/login//"), ("/login", "/logins"), ("/", "/a")] {
+            assert!(
+                !path_matches(PathMatch::Exact, pattern, path),
+                "{pattern} {path}"
+            );
+        }
+        assert_eq!(
+            template_params("/users/{id}", "/users/42/"),
+            Some(vec![("id", "42")])
+        );
+        assert_eq!(
+            template_params("/users/{id}/", "/users/42"),
+            Some(vec![("id", "42")])
+        );
+        assert_eq!(template_params("/users/{id}", "/users/42//"), None);
         assert_eq!(
             template_params("/users/{id}/orders", "/users/42/orders"),
             Some(vec![("id", "42")])

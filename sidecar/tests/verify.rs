@@ -196,6 +196,12 @@ async fn routes_outside_the_binding_pass_through_and_inside_need_a_credential() 
         ("GET", "/users/42", 401),
         ("GET", "/%6Frders/1", 401),
         ("GET", "/orders;x=1/1", 401),
+        // An Exact or Template API covers its path with and without one trailing slash.
+        ("GET", "/users/42/", 401),
+        // The login path too: a login without its code is refused, as at /login.
+        ("POST", "/login", 400),
+        ("POST", "/login/", 400),
+        ("GET", "/users/42/x/", 200),
     ] {
         let r = env
             .http
@@ -208,6 +214,17 @@ async fn routes_outside_the_binding_pass_through_and_inside_need_a_credential() 
     let credential = env.login("dave_1").await;
     let (status, seen, _) = env.get_with("/users/42", &credential).await;
     assert_eq!(status, 200);
+    let (status, _, _) = env.get_with("/users/42/", &credential).await;
+    assert_eq!(status, 200);
+    let r = env
+        .http
+        .post(env.url("/login/"))
+        .header("js_code", "dave_2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "a login at /login/ is a login");
+    assert!(r.headers().get("user_session").is_some());
     assert_eq!(
         seen["headers"]["x-wx-openid"],
         wechat::openid(APPID, "dave")

@@ -185,13 +185,13 @@ impl WeChat {
         let started = Instant::now();
         let result = self.request(app_id, app_secret, code).await;
         let label = match &result {
-            Ok(_) => "0".to_owned(),
-            Err(Failure::Errcode(e)) => e.to_string(),
-            Err(Failure::Timeout) => "timeout".to_owned(),
-            Err(Failure::Unreachable) => "unreachable".to_owned(),
-            Err(Failure::Unreadable) => "unreadable".to_owned(),
+            Ok(_) => "0",
+            Err(Failure::Errcode(e)) => errcode_label(*e),
+            Err(Failure::Timeout) => "timeout",
+            Err(Failure::Unreachable) => "unreachable",
+            Err(Failure::Unreadable) => "unreadable",
         };
-        self.metrics.code2session_call(&label, started.elapsed());
+        self.metrics.code2session_call(label, started.elapsed());
         // WeChat answered unless it timed out, was unreachable, answered garbage or was busy.
         let answered = match &result {
             Ok(_) => true,
@@ -311,6 +311,23 @@ enum Failure {
 /// later login with the same code. Unreachable, -1 and 45011 mean WeChat did not take it.
 fn spends_code(error: ErrorCode) -> bool {
     !matches!(error, ErrorCode::WxUnavailable | ErrorCode::WxRateLimited)
+}
+
+/// The metrics label of an errcode: the errcodes of DESIGN.md section 6 as their number, any
+/// other one `other` (WeChat's answer never picks label values: their number stays bounded).
+fn errcode_label(errcode: i64) -> &'static str {
+    match errcode {
+        0 => "0",
+        -1 => "-1",
+        40029 => "40029",
+        40163 => "40163",
+        40226 => "40226",
+        45011 => "45011",
+        40013 => "40013",
+        40125 => "40125",
+        41002 => "41002",
+        _ => "other",
+    }
 }
 
 /// DESIGN.md section 6, for every errcode but -1 (retried once, then WX_UNAVAILABLE).

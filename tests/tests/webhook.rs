@@ -91,15 +91,13 @@ fn containers(pod: &Pod) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn pods_in_opted_in_namespaces_are_injected_and_others_are_not() {
-    let hook = start().await;
+/// An opted-in namespace with the shop Service bound, once the webhook knows the binding.
+async fn bound_namespace(hook: &Hook) -> TestNamespace {
     let client = client().await;
     let ns = TestNamespace::new(&client).await;
     ns.label("wxgate.dev/injection", "enabled").await;
     ns.label("wxgate-e2e-run", &hook.run).await;
     ns.apply_yaml(SETUP, MANAGER).await.unwrap();
-    // The webhook knows the binding once the operator has seen it.
     eventually(Duration::from_secs(20), "binding programmed", || async {
         let b = ns.typed::<PluginBinding>().get("shop").await.unwrap();
         b.status
@@ -111,6 +109,14 @@ async fn pods_in_opted_in_namespaces_are_injected_and_others_are_not() {
             .map(|_| ())
     })
     .await;
+    ns
+}
+
+#[tokio::test]
+async fn pods_in_opted_in_namespaces_are_injected_and_others_are_not() {
+    let hook = start().await;
+    let client = client().await;
+    let ns = bound_namespace(&hook).await;
 
     let injected = create_pod(&ns, &pod("shop-1", "")).await;
     assert_eq!(containers(&injected), ["app", "wxgate-sidecar"]);
@@ -205,4 +211,85 @@ async fn pods_in_opted_in_namespaces_are_injected_and_others_are_not() {
     assert_eq!(status(http.get(&url).send().await.unwrap()), 405);
     let again = create_pod(&ns, &pod("shop-3", "")).await;
     assert_eq!(containers(&again), ["app", "wxgate-sidecar"]);
+}
+
+/// Whether the server closed `stream` (EOF or reset) within `within`.
+async fn closed_by_server(
+    stream: &mut (impl tokio::io::AsyncRead + Unpin),
+    within: Duration,
+) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 64];
+    loop {
+        match tokio::time::timeout(within, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn idle_connections_neither_block_admissions_nor_stay_open() {
+    use tokio::io::AsyncWriteExt;
+    use tokio_rustls::rustls;
+    let hook = start().await;
+    let ns = bound_namespace(&hook).await;
+    // 150 connections that never start TLS, 150 that finish the handshake and send nothing,
+    // and 150 that stop half way through a request head.
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(hook.ca.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut plain = Vec::new();
+    let mut silent = Vec::new();
+    let mut partial = Vec::new();
+    for _ in 0..150 {
+        plain.push(tokio::net::TcpStream::connect(hook.addr).await.unwrap());
+        let tcp = tokio::net::TcpStream::connect(hook.addr).await.unwrap();
+        silent.push(connector.connect(name.clone(), tcp).await.unwrap());
+        let tcp = tokio::net::TcpStream::connect(hook.addr).await.unwrap();
+        let mut tls = connector.connect(name.clone(), tcp).await.unwrap();
+        tls.write_all(b"POST /inject HTTP/1.1\r\nHost: x\r\nContent-Type: app")
+            .await
+            .unwrap();
+        tls.flush().await.unwrap();
+        partial.push(tls);
+    }
+    // While they are held, the API server's admission calls get through (the webhook is
+    // registered with failurePolicy Fail and a 5 s timeout: a stuck webhook fails the create).
+    for i in 0..3 {
+        let pod = create_pod(&ns, &pod(&format!("held-{i}"), "")).await;
+        assert_eq!(containers(&pod), ["app", "wxgate-sidecar"]);
+    }
+    // And the webhook lets none of them stay: the handshake within 5 s, a head within 10 s.
+    for stream in &mut plain {
+        assert!(
+            closed_by_server(stream, Duration::from_secs(12)).await,
+            "no handshake"
+        );
+    }
+    for stream in &mut silent {
+        assert!(
+            closed_by_server(stream, Duration::from_secs(15)).await,
+            "no request"
+        );
+    }
+    for stream in &mut partial {
+        assert!(
+            closed_by_server(stream, Duration::from_secs(15)).await,
+            "half a head"
+        );
+    }
+    let after = create_pod(&ns, &pod("after", "")).await;
+    assert_eq!(containers(&after), ["app", "wxgate-sidecar"]);
 }

@@ -14,13 +14,14 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
 use kube::runtime::reflector::Store;
 use kube::{Api, Client};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use wxgate_crds::{PluginBinding, namespace_of};
 
 pub use inject::Settings;
@@ -28,6 +29,20 @@ pub use tls::load as load_tls;
 
 /// Largest AdmissionReview read.
 const MAX_BODY: usize = 4 << 20;
+/// Most request head bytes read.
+const MAX_HEAD: usize = 64 << 10;
+/// A client must finish its TLS handshake within this time.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A client must send a request's head within this time; an idle kept-alive connection is
+/// closed after it too.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client must send a request's body within this time.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most connections open at once; past it, new ones wait in the listen backlog (never
+/// accepted and dropped, never a busy loop).
+const MAX_CONNECTIONS: usize = 512;
+/// Pause after a failed accept (too many open files...), doubling up to the maximum.
+const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
 
 pub struct Webhook {
     pub settings: Settings,
@@ -35,16 +50,38 @@ pub struct Webhook {
     pub bindings: Store<PluginBinding>,
 }
 
-/// Serves `POST /inject` over TLS until the task is dropped.
+/// Serves `POST /inject` over TLS until the task is dropped, with the sidecar's discipline:
+/// handshake, head and body timeouts, a bound on connections, a back-off on accept errors and
+/// a body limit, so no client (the webhook is reachable from every pod) can hold it from the API
+/// server's admission calls.
 pub async fn serve(listener: TcpListener, tls: tokio_rustls::TlsAcceptor, hook: Arc<Webhook>) {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD)
+        .keep_alive(true);
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut backoff = ACCEPT_BACKOFF.0;
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            return;
         };
-        let (tls, hook) = (tls.clone(), Arc::clone(&hook));
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => {
+                backoff = ACCEPT_BACKOFF.0;
+                stream
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, pause_ms = backoff.as_millis() as u64, "webhook accept failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF.1);
+                continue;
+            }
+        };
+        let (tls, hook, http) = (tls.clone(), Arc::clone(&hook), http.clone());
         tokio::spawn(async move {
-            let Ok(Ok(stream)) =
-                tokio::time::timeout(Duration::from_secs(5), tls.accept(stream)).await
+            let _permit = permit;
+            let Ok(Ok(stream)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await
             else {
                 return;
             };
@@ -52,9 +89,7 @@ pub async fn serve(listener: TcpListener, tls: tokio_rustls::TlsAcceptor, hook: 
                 let hook = Arc::clone(&hook);
                 async move { Ok::<_, std::convert::Infallible>(handle(&hook, req).await) }
             });
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let _ = http.serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }
@@ -95,15 +130,21 @@ pub async fn handle(hook: &Webhook, req: Request<Incoming>) -> Response<Full<Byt
             "an AdmissionReview must be application/json",
         );
     }
-    let Ok(body) = Limited::new(req.into_body(), MAX_BODY)
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-    else {
-        return plain(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "the AdmissionReview is too large or broken off",
-        );
+    let body = Limited::new(req.into_body(), MAX_BODY).collect();
+    let body = match tokio::time::timeout(BODY_READ_TIMEOUT, body).await {
+        Ok(Ok(body)) => body.to_bytes(),
+        Ok(Err(_)) => {
+            return plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the AdmissionReview is too large or broken off",
+            );
+        }
+        Err(_) => {
+            return plain(
+                StatusCode::REQUEST_TIMEOUT,
+                "the AdmissionReview was not sent in time",
+            );
+        }
     };
     let review: AdmissionReview<DynamicObject> = match serde_json::from_slice(&body) {
         Ok(r) => r,

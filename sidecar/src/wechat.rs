@@ -268,31 +268,37 @@ impl WeChat {
                 Err(_) => return Err(Failure::Unreadable),
             }
         }
-        // Success may come as text/plain and without errcode: read the JSON whatever the type.
-        let answer: Answer = serde_json::from_slice(&body).map_err(|_| Failure::Unreadable)?;
-        match answer.errcode {
-            Some(0) | None => {}
-            Some(errcode) => return Err(Failure::Errcode(errcode)),
-        }
-        let openid = answer
-            .openid
-            .filter(|s| is_wechat_id(s))
-            .ok_or(Failure::Unreadable)?;
-        let unionid = match answer.unionid {
-            Some(u) if is_wechat_id(&u) => Some(u),
-            Some(_) => return Err(Failure::Unreadable),
-            None => None,
-        };
-        let session_key = answer
-            .session_key
-            .filter(|k| is_session_key(k))
-            .ok_or(Failure::Unreadable)?;
-        Ok(Session {
-            openid,
-            unionid,
-            session_key: SecretString::new(session_key),
-        })
+        parse_answer(&body)
     }
+}
+
+/// Reads code2Session's answer: a session only when `errcode` is absent or 0 and openid, unionid
+/// and session_key look like WeChat's (anything else from WeChat is [`Failure::Unreadable`]).
+pub fn parse_answer(body: &[u8]) -> Result<Session, Failure> {
+    // Success may come as text/plain and without errcode: read the JSON whatever the type.
+    let answer: Answer = serde_json::from_slice(body).map_err(|_| Failure::Unreadable)?;
+    match answer.errcode {
+        Some(0) | None => {}
+        Some(errcode) => return Err(Failure::Errcode(errcode)),
+    }
+    let openid = answer
+        .openid
+        .filter(|s| is_wechat_id(s))
+        .ok_or(Failure::Unreadable)?;
+    let unionid = match answer.unionid {
+        Some(u) if is_wechat_id(&u) => Some(u),
+        Some(_) => return Err(Failure::Unreadable),
+        None => None,
+    };
+    let session_key = answer
+        .session_key
+        .filter(|k| is_session_key(k))
+        .ok_or(Failure::Unreadable)?;
+    Ok(Session {
+        openid,
+        unionid,
+        session_key: SecretString::new(session_key),
+    })
 }
 
 enum Retry {
@@ -300,10 +306,16 @@ enum Retry {
     No(ErrorCode),
 }
 
-enum Failure {
+/// Why a code2Session call gave no session.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// WeChat answered this non-zero errcode.
     Errcode(i64),
+    /// No answer within the deadline.
     Timeout,
+    /// No connection.
     Unreachable,
+    /// Not an HTTP 2xx, too long, not JSON, or a session whose ids do not look like WeChat's.
     Unreadable,
 }
 

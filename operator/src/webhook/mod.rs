@@ -146,23 +146,9 @@ pub async fn handle(hook: &Webhook, req: Request<Incoming>) -> Response<Full<Byt
             );
         }
     };
-    let review: AdmissionReview<DynamicObject> = match serde_json::from_slice(&body) {
+    let request = match parse_review(&body) {
         Ok(r) => r,
-        Err(e) => {
-            return plain(
-                StatusCode::BAD_REQUEST,
-                &format!("malformed AdmissionReview: {e}"),
-            );
-        }
-    };
-    let request: AdmissionRequest<DynamicObject> = match review.try_into() {
-        Ok(r) => r,
-        Err(e) => {
-            return plain(
-                StatusCode::BAD_REQUEST,
-                &format!("malformed AdmissionReview: {e}"),
-            );
-        }
+        Err(e) => return plain(StatusCode::BAD_REQUEST, &e),
     };
     let response = review_pod(hook, &request).await;
     match serde_json::to_vec(&response.into_review()) {
@@ -181,34 +167,71 @@ pub async fn handle(hook: &Webhook, req: Request<Incoming>) -> Response<Full<Byt
     }
 }
 
+/// Reads an AdmissionReview body into its request, or says plainly why it is not one.
+pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, String> {
+    let review: AdmissionReview<DynamicObject> =
+        serde_json::from_slice(body).map_err(|e| format!("malformed AdmissionReview: {e}"))?;
+    review
+        .try_into()
+        .map_err(|e| format!("malformed AdmissionReview: {e}"))
+}
+
 async fn review_pod(
     hook: &Webhook,
     request: &AdmissionRequest<DynamicObject>,
 ) -> AdmissionResponse {
-    let response = AdmissionResponse::from(request);
-    let Some(object) = &request.object else {
-        return response;
-    };
-    let pod: Pod = match serde_json::to_value(object).and_then(serde_json::from_value) {
-        Ok(p) => p,
-        Err(e) => return response.deny(format!("wxgate: the object is not a Pod: {e}")),
+    let pod = match pod_of(request) {
+        Ok(Some(pod)) => pod,
+        Ok(None) => return AdmissionResponse::from(request),
+        Err(why) => return AdmissionResponse::from(request).deny(why),
     };
     let namespace = request.namespace.clone().unwrap_or_default();
-    let bound = match bound_services(hook, &namespace).await {
-        Ok(b) => b,
-        Err(e) => {
-            return response.deny(format!(
-                "wxgate: cannot look up the bound Services of {namespace} ({e}); retry"
-            ));
-        }
+    match bound_services(hook, &namespace).await {
+        Ok(bound) => respond(request, &pod, &bound, &hook.settings),
+        Err(e) => AdmissionResponse::from(request).deny(format!(
+            "wxgate: cannot look up the bound Services of {namespace} ({e}); retry"
+        )),
+    }
+}
+
+/// The Pod an admission request carries: none (nothing to do), or why the request is denied
+/// when the object is not a Pod.
+pub fn pod_of(request: &AdmissionRequest<DynamicObject>) -> Result<Option<Pod>, String> {
+    let Some(object) = &request.object else {
+        return Ok(None);
     };
-    match inject::decide(&pod, &namespace, &bound, &hook.settings) {
+    serde_json::to_value(object)
+        .and_then(serde_json::from_value)
+        .map(Some)
+        .map_err(|e| format!("wxgate: the object is not a Pod: {e}"))
+}
+
+/// The answer for a Pod, given the bound Services of its namespace: allowed as is, or allowed
+/// with the sidecar's patch and any warnings.
+pub fn respond(
+    request: &AdmissionRequest<DynamicObject>,
+    pod: &Pod,
+    bound: &[Service],
+    settings: &Settings,
+) -> AdmissionResponse {
+    let response = AdmissionResponse::from(request);
+    let namespace = request.namespace.as_deref().unwrap_or_default();
+    match inject::decide(pod, namespace, bound, settings) {
         inject::Decision::Skip(why) => {
             tracing::debug!(namespace, reason = %why, "not injected");
             response
         }
         inject::Decision::Inject { patch, warnings } => {
-            tracing::info!(namespace, pod = %pod.metadata.name.or(pod.metadata.generate_name).unwrap_or_default(), "sidecar injected");
+            let name = pod
+                .metadata
+                .name
+                .as_ref()
+                .or(pod.metadata.generate_name.as_ref());
+            tracing::info!(
+                namespace,
+                pod = name.map_or("", String::as_str),
+                "sidecar injected"
+            );
             match response.with_patch(patch) {
                 Ok(mut r) => {
                     if !warnings.is_empty() {

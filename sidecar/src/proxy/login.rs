@@ -20,7 +20,7 @@ use crate::params::{self, Found, Location};
 
 /// Whether a bound request is a login: its path is in `login.paths`, or, without them, it
 /// carries the code.
-pub fn is_login(plugin: &LoginPlugin, path: &str, parts: &Parts) -> bool {
+pub(super) fn is_login(plugin: &LoginPlugin, path: &str, parts: &Parts) -> bool {
     if plugin.config.login_paths.is_some() {
         return plugin.is_login_path(path);
     }
@@ -28,7 +28,7 @@ pub fn is_login(plugin: &LoginPlugin, path: &str, parts: &Parts) -> bool {
         .is_some_and(|at| params::read(parts, at, &plugin.config.code.name) != Found::Absent)
 }
 
-pub async fn handle(
+pub(super) async fn handle(
     state: &State,
     up: &Mutex<UpstreamConn>,
     active: &Active,
@@ -161,7 +161,7 @@ fn profile(
     Ok(Some(crate::tags::profile_tags(config, &fields)))
 }
 
-pub fn unix_now() -> i64 {
+pub(super) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
@@ -179,21 +179,29 @@ async fn take_from_body(
     let bytes = body::read_bounded(body, max)
         .await
         .ok_or(ErrorCode::RequestTooLarge)?;
-    let (code, rest) = match kind {
+    let (code, rest) = take_code(kind, &bytes, name)?;
+    parts.headers.remove(CONTENT_LENGTH);
+    Ok((code, rest))
+}
+
+/// Takes the code field out of a login body: the code and the body without it. The field must
+/// be there once, as a string (JSON) or a single pair (form).
+pub fn take_code(kind: BodyKind, bytes: &[u8], name: &str) -> Result<(String, Bytes), ErrorCode> {
+    match kind {
         BodyKind::Json => {
             let mut value: serde_json::Value =
-                serde_json::from_slice(&bytes).map_err(|_| ErrorCode::BadLoginRequest)?;
+                serde_json::from_slice(bytes).map_err(|_| ErrorCode::BadLoginRequest)?;
             let object = value.as_object_mut().ok_or(ErrorCode::BadLoginRequest)?;
             let code = match object.remove(name) {
                 Some(serde_json::Value::String(code)) => code,
                 _ => return Err(ErrorCode::BadLoginRequest),
             };
-            (code, Bytes::from(value.to_string()))
+            Ok((code, Bytes::from(value.to_string())))
         }
         BodyKind::Form => {
             let mut code = None;
             let mut rest = form_urlencoded::Serializer::new(String::new());
-            for (k, v) in form_urlencoded::parse(&bytes) {
+            for (k, v) in form_urlencoded::parse(bytes) {
                 if k == name {
                     if code.replace(v.into_owned()).is_some() {
                         return Err(ErrorCode::BadLoginRequest);
@@ -202,22 +210,24 @@ async fn take_from_body(
                     rest.append_pair(&k, &v);
                 }
             }
-            (
+            Ok((
                 code.ok_or(ErrorCode::BadLoginRequest)?,
                 Bytes::from(rest.finish()),
-            )
+            ))
         }
-    };
-    parts.headers.remove(CONTENT_LENGTH);
-    Ok((code, rest))
+    }
 }
 
-enum BodyKind {
+/// The two body types a login code may travel in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyKind {
     Json,
     Form,
 }
 
-fn body_kind(headers: &HeaderMap) -> Option<BodyKind> {
+/// The body type a `Content-Type` names: JSON (`application/json`, `application/*+json`) or a
+/// form, anything else none.
+pub fn body_kind(headers: &HeaderMap) -> Option<BodyKind> {
     let ct = headers.get(CONTENT_TYPE)?.to_str().ok()?;
     let essence = ct.split(';').next()?.trim().to_ascii_lowercase();
     match essence.as_str() {

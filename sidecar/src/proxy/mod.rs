@@ -3,9 +3,9 @@
 mod body;
 pub mod framing;
 mod handler;
-mod hygiene;
+pub mod hygiene;
 mod identity;
-mod login;
+pub mod login;
 mod session;
 pub mod upstream;
 mod verify;

@@ -33,7 +33,15 @@ pub async fn run(
 
 /// Reads, renders and compiles the manifests of a folder.
 pub fn load(dir: &Path, service: Option<&str>, keys: &mut EphemeralKeys) -> Result<Active, String> {
-    let mut objects = read_folder(dir)?;
+    compile(read_folder(dir)?, service, keys)
+}
+
+/// Renders and compiles parsed manifests for one Service (`--service`, or the only one bound).
+pub fn compile(
+    mut objects: Objects,
+    service: Option<&str>,
+    keys: &mut EphemeralKeys,
+) -> Result<Active, String> {
     let service = pick_service(&objects, service)?;
     keys.supply(&mut objects);
     let rendered = render::render(&service, objects.inputs()).map_err(|problems| {

@@ -357,16 +357,16 @@ pub struct SessionSpec {
     pub accept_in: AcceptIn,
     /// Lifetime of a credential in minutes (1 to 43200).
     #[serde(default = "default_ttl_minutes")]
-    #[schemars(range(min = 1, max = MAX_TTL_MINUTES))]
+    #[schemars(range(min = 1, max = MAX_TTL_MINUTES), extend("format" = "int32"))]
     pub ttl_minutes: u32,
     /// Sliding renewal: when a valid credential has at most this many minutes left, the
     /// response carries a fresh one at the return location. Must be below `ttlMinutes`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = MAX_TTL_MINUTES))]
+    #[schemars(range(min = 1, max = MAX_TTL_MINUTES), extend("format" = "int32"))]
     pub renew_before_minutes: Option<u32>,
     /// How often the operator rotates the credential keys, in days (1 to 365).
     #[serde(default = "default_key_rotation_days")]
-    #[schemars(range(min = 1, max = MAX_KEY_ROTATION_DAYS))]
+    #[schemars(range(min = 1, max = MAX_KEY_ROTATION_DAYS), extend("format" = "int32"))]
     pub key_rotation_days: u32,
     /// Keep WeChat's session_key inside the (encrypted) credential so every request can hand it
     /// to the app. Off by default: the session_key then reaches the app on login only.

@@ -9,6 +9,19 @@ use kube::CustomResourceExt;
 use serde_json::Value;
 use wxgate_crds::{GatewayPlugin, PluginBinding, crd};
 
+/// The formats the API server knows (k8s.io/kube-openapi `strfmt` and the OpenAPI number
+/// formats); any other draws `unrecognized format` warnings on every install.
+const KNOWN_FORMATS: [&str; 8] = [
+    "int32",
+    "int64",
+    "float",
+    "double",
+    "byte",
+    "date-time",
+    "date",
+    "duration",
+];
+
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -42,6 +55,13 @@ fn non_structural(node: &Value, path: &str, out: &mut Vec<String>) {
         || obj.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
     if !obj.contains_key("type") && !exempt {
         out.push(format!("{path}: no type"));
+    }
+    if let Some(format) = obj.get("format").and_then(Value::as_str)
+        && !KNOWN_FORMATS.contains(&format)
+    {
+        out.push(format!(
+            "{path}: format {format:?} the API server does not know"
+        ));
     }
     for forbidden in ["anyOf", "oneOf", "allOf", "not", "$ref", "additionalItems"] {
         if let Some(v) = obj.get(forbidden) {
@@ -85,11 +105,42 @@ fn the_walk_catches_a_node_without_type() {
         "free": {"x-kubernetes-preserve-unknown-fields": true},
         "port": {"x-kubernetes-int-or-string": true},
         "bad": {"description": "no type"},
+        "count": {"type": "integer", "format": "uint32"},
         "list": {"type": "array", "items": {"anyOf": [{"type": "string"}]}}
     }});
     let mut problems = Vec::new();
     non_structural(&schema, "", &mut problems);
-    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert_eq!(problems.len(), 4, "{problems:?}");
+}
+
+#[test]
+fn descriptions_are_not_hard_wrapped() {
+    fn walk(node: &Value, path: &str, out: &mut Vec<String>) {
+        match node {
+            Value::Object(map) => {
+                for (key, value) in map {
+                    match value {
+                        Value::String(text)
+                            if key == "description" && text != &crd::reflow(text) =>
+                        {
+                            out.push(path.to_owned())
+                        }
+                        _ => walk(value, &format!("{path}.{key}"), out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(i, path, out)),
+            _ => {}
+        }
+    }
+    for (name, crd) in crd::definitions() {
+        let mut wrapped = Vec::new();
+        walk(&crd, "", &mut wrapped);
+        assert!(
+            wrapped.is_empty(),
+            "{name}: hard-wrapped descriptions at {wrapped:?}"
+        );
+    }
 }
 
 #[test]

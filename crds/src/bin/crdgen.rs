@@ -6,9 +6,29 @@ use std::process::ExitCode;
 
 use wxgate_crds::crd;
 
+const USAGE: &str = "usage: crdgen [--stdout]
+
+Generates the CustomResourceDefinitions from the Rust types.
+  (no argument)  write them into charts/wxgate-crds/templates/
+  --stdout       print them instead (for `| kubectl apply -f -`)
+  -h, --help     print this help";
+
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let stdout = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        [] => false,
+        ["--stdout"] => true,
+        ["-h" | "--help"] => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {
+            eprintln!("crdgen: unexpected arguments {args:?}; nothing written\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
     let files = crd::files();
-    if std::env::args().nth(1).as_deref() == Some("--stdout") {
+    if stdout {
         for (_, yaml) in &files {
             print!("---\n{yaml}");
         }

@@ -26,9 +26,22 @@ bash scripts/fuzz.sh
 step "kube-apiserver harness (a real API server built from the k8s.io/kubernetes module; cached under ~/.cache/kas-harness)"
 kas_dir=$(mktemp -d)
 node_dir=$(mktemp -d)
+# The harness folders hold the admin token and keys: removed after a green run; after a red one
+# only their logs stay (never a folder something is still mounted under).
 cleanup() {
+  local status=$?
   bash tests/kube-apiserver/stop.sh "$kas_dir"
   if [ -e "$node_dir/node-started" ]; then bash tests/kube-node/stop.sh "$node_dir"; fi
+  for dir in "$kas_dir" "$node_dir"; do
+    if awk -v d="$dir/" 'index($2, d) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
+      echo "test.sh: $dir still has mounts; left in place" >&2
+    elif [ "$status" = 0 ]; then
+      rm -rf "$dir"
+    else
+      find "$dir" -mindepth 1 -not -name '*.log' -not -name log -delete 2>/dev/null || true
+      [ -z "$(ls -A "$dir")" ] && rmdir "$dir" || echo "test.sh: logs kept in $dir" >&2
+    fi
+  done
 }
 trap cleanup EXIT
 bash tests/kube-apiserver/start.sh "$kas_dir"

@@ -1,5 +1,6 @@
 //! `wxgate-operator`: see `wxgate-operator --help`.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -16,7 +17,11 @@ async fn main() -> ExitCode {
             .flatten_event(true)
             .with_env_filter(filter)
             .init(),
-        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        // Colours only for a terminal, never in a file or a log collector.
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_ansi(std::io::stdout().is_terminal())
+            .with_env_filter(filter)
+            .init(),
     }
     let running = match wxgate_operator::run::start(args).await {
         Ok(r) => r,

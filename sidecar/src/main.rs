@@ -1,5 +1,6 @@
 //! `wxgate-sidecar`: see `wxgate-sidecar --help`.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -30,7 +31,9 @@ fn main() -> ExitCode {
             .with_env_filter(filter)
             .with_writer(writer)
             .init(),
+        // Colours only for a terminal, never in a file or a log collector.
         LogFormat::Text => tracing_subscriber::fmt()
+            .with_ansi(std::io::stdout().is_terminal())
             .with_env_filter(filter)
             .with_writer(writer)
             .init(),

@@ -1,6 +1,7 @@
 //! Prometheus metrics, served on the admin port. Labels hold only fixed words, error codes and
 //! errcodes: never an openid, a code, a credential or a secret.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use prometheus_client::encoding::text::encode;
@@ -33,9 +34,10 @@ fn request_labels(route: RouteKind, error: Option<&'static str>) -> Labels {
 pub struct Metrics {
     registry: Registry,
     requests: Family<Labels, Counter>,
-    /// `requests` children made once, indexed by route and code, so the request path only
-    /// increments an atomic.
-    request_counters: Vec<Counter>,
+    /// `requests` children, indexed by route and code, each made the first time it is counted
+    /// (so `/metrics` shows only series that happened, never impossible pairs), then only an
+    /// atomic increment on the request path.
+    request_counters: Vec<OnceLock<Counter>>,
     verification_counters: [Counter; 4],
     code2session_calls: Family<Labels, Counter>,
     code2session_duration: Histogram,
@@ -121,17 +123,8 @@ impl Default for Metrics {
             "The config in effect (1), by version",
             config_info.clone(),
         );
-        let request_counters = RouteKind::ALL
-            .iter()
-            .flat_map(|route| {
-                std::iter::once(None)
-                    .chain(ErrorCode::ALL.map(Some))
-                    .map(|code| {
-                        requests
-                            .get_or_create(&request_labels(*route, code.map(ErrorCode::as_str)))
-                            .clone()
-                    })
-            })
+        let request_counters = (0..RouteKind::ALL.len() * (ErrorCode::ALL.len() + 1))
+            .map(|_| OnceLock::new())
             .collect();
         let verification_counters = VERIFICATION_OUTCOMES.map(|o| {
             verifications
@@ -162,16 +155,17 @@ impl Metrics {
         let c = error
             .and_then(|e| ErrorCode::ALL.iter().position(|x| *x == e))
             .map_or(0, |i| i + 1);
+        let labels = || request_labels(route, error.map(ErrorCode::as_str));
         match self
             .request_counters
             .get(r * (ErrorCode::ALL.len() + 1) + c)
         {
-            Some(counter) => {
-                counter.inc();
+            Some(slot) => {
+                slot.get_or_init(|| self.requests.get_or_create(&labels()).clone())
+                    .inc();
             }
             None => {
-                let labels = request_labels(route, error.map(ErrorCode::as_str));
-                self.requests.get_or_create(&labels).inc();
+                self.requests.get_or_create(&labels()).inc();
             }
         }
     }
@@ -219,5 +213,36 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request_series(m: &Metrics) -> Vec<String> {
+        m.render()
+            .lines()
+            .filter(|l| l.starts_with("wxgate_requests_total{"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn request_series_appear_only_once_counted() {
+        let m = Metrics::default();
+        assert_eq!(request_series(&m), Vec::<String>::new());
+        m.request(RouteKind::Verify, Some(ErrorCode::LoginInvalid));
+        m.request(RouteKind::Verify, Some(ErrorCode::LoginInvalid));
+        m.request(RouteKind::Login, None);
+        let mut series = request_series(&m);
+        series.sort();
+        assert_eq!(
+            series,
+            [
+                "wxgate_requests_total{route=\"login\",outcome=\"forwarded\",code=\"\"} 1",
+                "wxgate_requests_total{route=\"verify\",outcome=\"answered\",code=\"LOGIN_INVALID\"} 2",
+            ]
+        );
     }
 }

@@ -49,7 +49,7 @@ export WXGATE_E2E_KUBECONFIG="$kas_dir/kubeconfig"
 
 step "helm and kubectl (pinned, checksum-verified, cached under ~/.cache)"
 helm_dir=$(bash tests/install-helm.sh)
-export PATH="$PATH:$helm_dir/helm:$helm_dir/kubectl"
+export PATH="$helm_dir/helm:$helm_dir/kubectl:$PATH"
 helm version --short
 
 step "cargo test (unit, integration on loopback, end-to-end on the API server)"

@@ -77,14 +77,11 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
         .as_deref()
         .map(|endpoint| SpanExport::new(endpoint, args.service.as_deref()))
         .transpose()?;
-    let traffic = TcpListener::bind(args.listen).await?;
-    let admin = TcpListener::bind(args.admin_listen).await?;
+    let traffic = bind(args.listen, "--listen").await?;
+    let admin = bind(args.admin_listen, "--admin-listen").await?;
     let (traffic_addr, admin_addr) = (traffic.local_addr()?, admin.local_addr()?);
 
-    let publisher = Publisher {
-        active: Arc::clone(&active),
-        metrics: Arc::clone(&metrics),
-    };
+    let publisher = Publisher::new(Arc::clone(&active), Arc::clone(&metrics));
     let source_task = match args.manifests.clone() {
         Some(dir) => {
             let service = args.service.clone();
@@ -152,4 +149,11 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
         spans,
         background: vec![source_task, admin_task],
     })
+}
+
+/// Binds a listener; the error names the address and the flag (port taken, no permission).
+async fn bind(addr: std::net::SocketAddr, flag: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({flag}): {e}"))
 }

@@ -21,10 +21,9 @@ die() { say "$*"; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (containerd, the kubelet and the network setup need it)"
 command -v go >/dev/null || die "Go is required to build the node binaries (go not found)"
 command -v python3 >/dev/null || die "python3 is required to assemble the images"
-if ! command -v kubectl >/dev/null; then
-  helm_dir=$(bash "$here/../install-helm.sh") || die "no kubectl, and tests/install-helm.sh failed"
-  PATH="$PATH:$helm_dir/kubectl"
-fi
+# The pinned kubectl, never whatever comes first on PATH.
+helm_dir=$(bash "$here/../install-helm.sh") || die "tests/install-helm.sh could not install the pinned kubectl"
+PATH="$helm_dir/kubectl:$PATH"
 [ -d /sys/fs/cgroup ] || die "no /sys/fs/cgroup"
 free_kb=$(df -Pk "$(dirname "$(mkdir -p "$dir" && cd "$dir" && pwd)")" | awk 'NR==2 {print $4}')
 [ "$free_kb" -ge 2000000 ] || die "needs about 2 GB free for the node's state; $((free_kb / 1024)) MB free"

@@ -223,20 +223,7 @@ pub async fn kubectl(args: &[&str]) -> String {
 /// Runs kubectl like [`kubectl`] and returns (success, stdout, stderr).
 pub async fn kubectl_status(args: &[&str]) -> (bool, String, String) {
     let kubeconfig = kubeconfig().await;
-    let bin = if std::process::Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_ok()
-    {
-        PathBuf::from("kubectl")
-    } else {
-        let out = std::process::Command::new("bash")
-            .arg(repo_root().join("tests/install-helm.sh"))
-            .output()
-            .unwrap();
-        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()).join("kubectl/kubectl")
-    };
+    let bin = pinned_tool("kubectl/kubectl");
     let cache = std::env::temp_dir().join(format!(
         "wxgate-e2e-kubectl-cache-{:08x}",
         rand::random::<u32>()
@@ -404,19 +391,39 @@ pub async fn cluster_sidecar(
     sidecar
 }
 
+/// A binary of the pinned helm and kubectl (`tests/install-helm.sh`, cached under
+/// `~/.cache`), never whatever `kubectl` comes first on PATH (a kubectl of another minor
+/// version behaves differently). Installed once per test process; a failure says why.
+pub fn pinned_tool(relative: &str) -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let script = repo_root().join("tests/install-helm.sh");
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(
+            out.status.success(),
+            "the pinned helm and kubectl could not be installed ({}): {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    });
+    let bin = dir.join(relative);
+    assert!(
+        bin.is_file(),
+        "{} is missing; remove {} and run the tests again",
+        bin.display(),
+        dir.display()
+    );
+    bin
+}
+
 /// Runs the pinned helm (`tests/install-helm.sh`) against the harness; returns (success, stdout,
 /// stderr).
 pub async fn helm(args: &[&str]) -> (bool, String, String) {
-    let out = std::process::Command::new("bash")
-        .arg(repo_root().join("tests/install-helm.sh"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "install-helm.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let bin = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()).join("helm/helm");
+    let bin = pinned_tool("helm/helm");
     let out = std::process::Command::new(bin)
         .current_dir(repo_root())
         .env("KUBECONFIG", kubeconfig().await)
@@ -445,7 +452,7 @@ pub async fn helm(args: &[&str]) -> (bool, String, String) {
 /// Runs kubectl with a manifest on stdin; returns (success, stdout, stderr).
 pub async fn kubectl_stdin(args: &[&str], stdin: &str) -> (bool, String, String) {
     use std::io::Write;
-    let mut child = std::process::Command::new("kubectl")
+    let mut child = std::process::Command::new(pinned_tool("kubectl/kubectl"))
         .arg("--kubeconfig")
         .arg(kubeconfig().await)
         .args(args)

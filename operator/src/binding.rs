@@ -438,6 +438,7 @@ mod tests {
                 propagation_secs: 600,
             },
             metrics: Arc::new(Metrics::default()),
+            announced: Default::default(),
         };
         let reconcile = tokio::spawn(async move {
             reconcile_service(&ServiceRef::new("shop", "shop-api"), &ctx).await

@@ -20,7 +20,15 @@ pub struct Context {
     pub bindings: Store<PluginBinding>,
     pub schedule: Schedule,
     pub metrics: Arc<Metrics>,
+    /// The condition statuses this process last wrote per object (by kind, namespace, name and
+    /// uid). The reconcile after a status write often still reads the object from before it
+    /// (the watch has not delivered the write yet): Events are decided against what was
+    /// written, so each transition is recorded once.
+    pub announced: Announced,
 }
+
+/// See [`Context::announced`].
+pub type Announced = std::sync::Mutex<std::collections::HashMap<String, Vec<(String, String)>>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -53,23 +61,62 @@ impl Context {
         K: kube::Resource<DynamicType = ()>,
     {
         use kube::runtime::events::{Event, EventType};
+        let meta = obj.meta();
+        let key = format!(
+            "{}/{}/{}/{}",
+            K::kind(&()),
+            meta.namespace.as_deref().unwrap_or_default(),
+            meta.name.as_deref().unwrap_or_default(),
+            meta.uid.as_deref().unwrap_or_default()
+        );
+        let statuses =
+            |conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]| {
+                conditions
+                    .iter()
+                    .map(|c| (c.type_.clone(), c.status.clone()))
+                    .collect::<Vec<_>>()
+            };
+        let previous = {
+            let mut announced = self.announced.lock().unwrap_or_else(|e| e.into_inner());
+            let previous = announced
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(|| statuses(before));
+            announced.insert(key, statuses(after));
+            previous
+        };
+        // Conditions that flipped together for one reason (a missing plugin makes ResolvedRefs
+        // and Programmed False) are one Event: the API server keys Events by reason, so two
+        // would show as one Event seen twice.
+        let mut grouped: Vec<(bool, &str, Vec<String>, &str)> = Vec::new();
         for c in after {
-            let old = before
+            let old = previous
                 .iter()
-                .find(|b| b.type_ == c.type_)
-                .map(|b| b.status.as_str());
+                .find(|(t, _)| *t == c.type_)
+                .map(|(_, s)| s.as_str());
             if old == Some(c.status.as_str()) {
                 continue;
             }
+            let normal = c.status == "True";
+            let flipped = format!("{}={}", c.type_, c.status);
+            match grouped
+                .iter_mut()
+                .find(|(n, reason, _, _)| *n == normal && *reason == c.reason)
+            {
+                Some((_, _, conditions, _)) => conditions.push(flipped),
+                None => grouped.push((normal, &c.reason, vec![flipped], &c.message)),
+            }
+        }
+        for (normal, reason, conditions, message) in grouped {
             let event = Event {
-                type_: if c.status == "True" {
+                type_: if normal {
                     EventType::Normal
                 } else {
                     EventType::Warning
                 },
-                reason: c.reason.clone(),
+                reason: reason.to_owned(),
                 note: Some(
-                    format!("{}={}: {}", c.type_, c.status, c.message)
+                    format!("{}: {message}", conditions.join(", "))
                         .chars()
                         .take(1000)
                         .collect(),

@@ -193,6 +193,7 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
             propagation_secs: args.key_propagation_seconds.max(0),
         },
         metrics: Arc::clone(&metrics),
+        announced: Default::default(),
     });
 
     let p = plugins.clone();

@@ -473,6 +473,30 @@ async fn condition_transitions_are_recorded_as_events() {
         reasons.iter().any(|(t, _)| t == "Normal"),
         "Accepted=True is recorded too: {reasons:?}"
     );
+    // The reconciles that follow the status write (often reading the object from before it)
+    // record nothing more: each transition is one Event, seen once (no repeats in its series).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let events = ns
+        .typed::<Event>()
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items;
+    let mut recorded = std::collections::BTreeMap::<String, i32>::new();
+    for e in events
+        .iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("shop"))
+    {
+        let times = e.series.as_ref().map_or(1, |s| s.count);
+        let note = e.note.clone().unwrap_or_default();
+        let condition = note.split('=').next().unwrap_or_default().to_owned();
+        let reason = e.reason.clone().unwrap_or_default();
+        *recorded.entry(format!("{condition} {reason}")).or_default() += times;
+    }
+    assert!(
+        recorded.values().all(|n| *n == 1),
+        "each transition is recorded once: {recorded:?}"
+    );
 }
 
 #[tokio::test]

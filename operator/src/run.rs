@@ -155,8 +155,18 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
     let client = client(&args).await?;
     let plugins_api: Api<GatewayPlugin> = Api::all(client.clone());
     if let Err(e) = plugins_api.list(&ListParams::default().limit(1)).await {
+        let why = match &e {
+            kube::Error::Api(s) if s.code == 404 => {
+                "the API server does not know GatewayPlugins (404)".to_owned()
+            }
+            kube::Error::Api(s) => format!(
+                "the API server answered {} {}: {}",
+                s.code, s.reason, s.message
+            ),
+            other => other.to_string(),
+        };
         anyhow::bail!(
-            "cannot list GatewayPlugins ({e}): are the wxgate CRDs installed? `helm install wxgate-crds charts/wxgate-crds`, or `cargo run -p wxgate-crds --bin crdgen -- --stdout | kubectl apply -f -`"
+            "cannot list GatewayPlugins: {why}. Are the wxgate CRDs installed? `helm install wxgate-crds charts/wxgate-crds`, or `cargo run -p wxgate-crds --bin crdgen -- --stdout | kubectl apply -f -`"
         );
     }
     let bindings_api: Api<PluginBinding> = Api::all(client.clone());

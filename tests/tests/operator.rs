@@ -440,22 +440,27 @@ async fn a_sidecar_serves_what_the_operator_writes_and_follows_changes() {
     sidecar.stop().await;
 }
 
+/// The Events of a namespace about the object named `name`.
+async fn events_about(ns: &TestNamespace, name: &str) -> Vec<k8s_openapi::api::events::v1::Event> {
+    ns.typed::<k8s_openapi::api::events::v1::Event>()
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .collect()
+}
+
 #[tokio::test]
 async fn condition_transitions_are_recorded_as_events() {
-    use k8s_openapi::api::events::v1::Event;
     let ns = setup().await;
     apply(&ns, &binding("shop", "shop-api")).await;
     wait_binding(&ns, "shop", "ResolvedRefs", "False", "PluginNotFound").await;
     let reasons = eventually(Duration::from_secs(20), "a Warning event", || async {
-        let events = ns
-            .typed::<Event>()
-            .list(&Default::default())
+        let found: Vec<(String, String)> = events_about(&ns, "shop")
             .await
-            .unwrap()
-            .items;
-        let found: Vec<(String, String)> = events
             .iter()
-            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("shop"))
             .map(|e| {
                 (
                     e.type_.clone().unwrap_or_default(),
@@ -476,17 +481,8 @@ async fn condition_transitions_are_recorded_as_events() {
     // The reconciles that follow the status write (often reading the object from before it)
     // record nothing more: each transition is one Event, seen once (no repeats in its series).
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let events = ns
-        .typed::<Event>()
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items;
     let mut recorded = std::collections::BTreeMap::<String, i32>::new();
-    for e in events
-        .iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("shop"))
-    {
+    for e in events_about(&ns, "shop").await {
         let times = e.series.as_ref().map_or(1, |s| s.count);
         let note = e.note.clone().unwrap_or_default();
         let condition = note.split('=').next().unwrap_or_default().to_owned();

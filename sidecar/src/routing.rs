@@ -26,16 +26,17 @@ pub fn normalize(path: &str) -> Option<Cow<'_, str>> {
     if path.contains('\\') {
         return None;
     }
-    let mut out = String::with_capacity(path.len());
+    // Bytes, not chars: a non-ASCII character passes through as its UTF-8 bytes, unchanged.
+    let mut out: Vec<u8> = Vec::with_capacity(path.len());
     for (i, segment) in path.split('/').enumerate() {
         if i > 0 {
-            out.push('/');
+            out.push(b'/');
         }
         let segment = segment.split(';').next().unwrap_or_default();
         let mut bytes = segment.bytes();
         while let Some(b) = bytes.next() {
             if b != b'%' {
-                out.push(b as char);
+                out.push(b);
                 continue;
             }
             let hi = bytes.next().and_then(|c| (c as char).to_digit(16))?;
@@ -43,18 +44,15 @@ pub fn normalize(path: &str) -> Option<Cow<'_, str>> {
             let decoded = (hi * 16 + lo) as u8;
             match decoded {
                 // Unreserved: decoding cannot change the path's structure.
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'~' => {
-                    out.push(decoded as char)
-                }
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'~' => out.push(decoded),
                 // Encoded separators, dots and NUL could be read differently by the app.
                 b'/' | b'\\' | b'.' | 0 => return None,
-                _ => {
-                    out.push('%');
-                    out.push_str(&format!("{decoded:02X}"));
-                }
+                _ => out.extend_from_slice(format!("%{decoded:02X}").as_bytes()),
             }
         }
     }
+    // Only ASCII bytes were added to the input's UTF-8, so this cannot fail.
+    let out = String::from_utf8(out).ok()?;
     segments_ok(&out).then_some(Cow::Owned(out))
 }
 
@@ -136,6 +134,20 @@ mod tests {
     use wxgate_crds::binding::Method;
 
     use super::*;
+
+    #[test]
+    fn non_ascii_characters_pass_normalization_unchanged() {
+        assert_eq!(normalize("/用户/%41;x").as_deref(), Some("/用户/A"));
+        assert_eq!(
+            normalize("/uNsers/42\u{cd}\u{90}rder%0f").as_deref(),
+            Some("/uNsers/42\u{cd}\u{90}rder%0F")
+        );
+        let once = normalize("/Í%0f").map(Cow::into_owned);
+        assert_eq!(
+            normalize(once.as_deref().unwrap_or_default()).as_deref(),
+            once.as_deref()
+        );
+    }
 
     #[test]
     fn normalization_decodes_unreserved_and_refuses_ambiguity() {

@@ -46,6 +46,39 @@ pub struct Claims {
 }
 
 impl Claims {
+    /// The claims of a new credential for the user WeChat vouched for, issued at `now` and valid
+    /// for `ttl_minutes` (no tags, no session key: set them after).
+    pub fn issue(
+        openid: String,
+        unionid: Option<String>,
+        appid: String,
+        now: i64,
+        ttl_minutes: u32,
+    ) -> Self {
+        Claims {
+            openid,
+            unionid,
+            appid,
+            iat: 0,
+            exp: 0,
+            jti: String::new(),
+            tags: None,
+            sk: None,
+        }
+        .reissued(now, ttl_minutes)
+    }
+
+    /// The same claims on a new credential (a renewal): issued at `now`, valid for
+    /// `ttl_minutes`, with a fresh id.
+    pub fn reissued(self, now: i64, ttl_minutes: u32) -> Self {
+        Claims {
+            iat: now,
+            exp: now + i64::from(ttl_minutes) * 60,
+            jti: new_jti(),
+            ..self
+        }
+    }
+
     /// Whether the identity can reach the app whole: the same checks as WeChat's answer
     /// (openid and unionid charset, a base64 session_key). A credential that fails them is
     /// refused, never forwarded with part of its identity.
@@ -195,6 +228,13 @@ fn aad(kid: Kid, app_id: &str, plugin: &str) -> Vec<u8> {
         aad.extend_from_slice(part);
     }
     aad
+}
+
+/// Seconds since the Unix epoch, the clock of `iat` and `exp`.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// A fresh random credential id (128 bits, base64url).

@@ -1,40 +1,39 @@
-//! What the sidecar remembers of code2Session exchanges, keyed by (plugin, appid, code): the
-//! calls in flight, which later logins with the same code wait for, and for a while the
-//! outcomes that spent their code, so a double submit gets the same answer instead of WeChat's
-//! 40163. Bounded by count and by the code's lifetime; the oldest is forgotten first, and
-//! forgetting is safe: WeChat itself refuses a spent code.
+//! What the sidecar remembers of exchanges of single-use codes with WeChat (code2Session's
+//! `js_code`, keyed by plugin, appid and code): the calls in flight, which later requests with
+//! the same code wait for, and for a while the outcomes `T` that spent their code, so a double
+//! submit gets the same answer instead of WeChat's "code used". Bounded by count and by the
+//! code's lifetime; the oldest is forgotten first, and forgetting is safe: WeChat itself refuses
+//! a spent code.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::wechat::Outcome;
-
 pub type Key = [u8; 32];
 
 /// What is known of one code.
-pub enum Known {
+pub enum Known<T> {
     /// Its exchange is in flight: wait for this.
-    InFlight(watch::Receiver<Option<Outcome>>),
+    InFlight(watch::Receiver<Option<T>>),
     /// Its exchange spent the code with this outcome.
-    Done(Outcome),
+    Done(T),
 }
 
-struct Entry {
+struct Entry<T> {
     started: Instant,
-    known: Known,
+    known: Known<T>,
 }
 
-pub struct Flights {
-    entries: HashMap<Key, Entry>,
+pub struct Flights<T> {
+    entries: HashMap<Key, Entry<T>>,
     /// Keys in the order their exchanges started, to forget the oldest first.
     order: VecDeque<(Instant, Key)>,
     capacity: usize,
     lifetime: Duration,
 }
 
-impl Flights {
+impl<T: Clone> Flights<T> {
     pub fn new(capacity: usize, lifetime: Duration) -> Self {
         Self {
             entries: HashMap::new(),
@@ -45,13 +44,13 @@ impl Flights {
     }
 
     /// What is known of a code now (forgetting first what is too old or too many).
-    pub fn get(&mut self, key: &Key, now: Instant) -> Option<&Known> {
+    pub fn get(&mut self, key: &Key, now: Instant) -> Option<&Known<T>> {
         self.forget(now);
         self.entries.get(key).map(|e| &e.known)
     }
 
     /// Records an exchange starting at `now`; returns where to send its outcome.
-    pub fn start(&mut self, key: Key, now: Instant) -> watch::Sender<Option<Outcome>> {
+    pub fn start(&mut self, key: Key, now: Instant) -> watch::Sender<Option<T>> {
         let (tx, rx) = watch::channel(None);
         self.entries.insert(
             key,
@@ -68,7 +67,7 @@ impl Flights {
     /// Records how the exchange that started at `started` ended: remembered when it spent the
     /// code, forgotten otherwise (a later login tries WeChat again). An exchange already
     /// forgotten stays forgotten.
-    pub fn finish(&mut self, key: &Key, started: Instant, outcome: &Outcome, spent: bool) {
+    pub fn finish(&mut self, key: &Key, started: Instant, outcome: &T, spent: bool) {
         let Some(entry) = self.entries.get_mut(key).filter(|e| e.started == started) else {
             return;
         };
@@ -108,13 +107,15 @@ mod tests {
     use super::*;
     use crate::error::ErrorCode;
 
+    type Outcome = Result<u32, ErrorCode>;
+
     fn key(n: u32) -> Key {
         let mut k = [0u8; 32];
         k[..4].copy_from_slice(&n.to_be_bytes());
         k
     }
 
-    fn done(flights: &mut Flights, n: u32, now: Instant) {
+    fn done(flights: &mut Flights<Outcome>, n: u32, now: Instant) {
         let started = now;
         let _tx = flights.start(key(n), now);
         flights.finish(&key(n), started, &Err(ErrorCode::WxCodeUsed), true);
@@ -123,7 +124,7 @@ mod tests {
     #[test]
     fn spent_outcomes_are_remembered_and_unspent_ones_forgotten() {
         let now = Instant::now();
-        let mut f = Flights::new(10, Duration::from_secs(300));
+        let mut f = Flights::<Outcome>::new(10, Duration::from_secs(300));
         let started = now;
         let _tx = f.start(key(1), now);
         assert!(matches!(f.get(&key(1), now), Some(Known::InFlight(_))));
@@ -141,7 +142,7 @@ mod tests {
     #[test]
     fn the_oldest_is_forgotten_first_and_nothing_outlives_the_code() {
         let t0 = Instant::now();
-        let mut f = Flights::new(100, Duration::from_secs(300));
+        let mut f = Flights::<Outcome>::new(100, Duration::from_secs(300));
         for n in 0..1000 {
             done(&mut f, n, t0 + Duration::from_millis(u64::from(n)));
         }
@@ -156,7 +157,7 @@ mod tests {
     #[test]
     fn an_exchange_forgotten_while_in_flight_is_not_brought_back() {
         let now = Instant::now();
-        let mut f = Flights::new(1, Duration::from_secs(300));
+        let mut f = Flights::<Outcome>::new(1, Duration::from_secs(300));
         let started = now;
         let _tx = f.start(key(1), now);
         done(&mut f, 2, now);

@@ -6,14 +6,17 @@ use std::time::Duration;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::error::ErrorCode;
 
+mod sorted;
+
 type Labels = Vec<(&'static str, String)>;
+/// Series listed in label order on every scrape.
+type Family<M> = sorted::Sorted<Labels, M>;
 
 const VERIFICATION_OUTCOMES: [&str; 4] = ["ok", "missing", "invalid", "expired"];
 
@@ -33,18 +36,18 @@ fn request_labels(route: RouteKind, error: Option<&'static str>) -> Labels {
 /// Every metric of the sidecar.
 pub struct Metrics {
     registry: Registry,
-    requests: Family<Labels, Counter>,
+    requests: Family<Counter>,
     /// `requests` children, indexed by route and code, each made the first time it is counted
     /// (so `/metrics` shows only series that happened, never impossible pairs), then only an
     /// atomic increment on the request path.
     request_counters: Vec<OnceLock<Counter>>,
     verification_counters: [Counter; 4],
-    code2session_calls: Family<Labels, Counter>,
+    code2session_calls: Family<Counter>,
     code2session_duration: Histogram,
     code2session_shed: Counter,
-    verifications: Family<Labels, Counter>,
-    reloads: Family<Labels, Counter>,
-    config_info: Family<Labels, Gauge>,
+    verifications: Family<Counter>,
+    reloads: Family<Counter>,
+    config_info: Family<Gauge>,
 }
 
 /// How a request was handled, for `wxgate_requests_total{route}`.
@@ -81,13 +84,13 @@ impl RouteKind {
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("wxgate");
-        let requests = Family::<Labels, Counter>::default();
+        let requests = Family::<Counter>::default();
         registry.register(
             "requests",
             "Requests by route kind, outcome (forwarded, or answered by wxgate) and error code",
             requests.clone(),
         );
-        let code2session_calls = Family::<Labels, Counter>::default();
+        let code2session_calls = Family::<Counter>::default();
         registry.register(
             "code2session_calls",
             "code2Session calls by errcode (0 = success; timeout, unreachable, unreadable)",
@@ -105,19 +108,19 @@ impl Default for Metrics {
             "Logins refused at once, without calling WeChat: the limit of code2Session calls in flight was reached, or the circuit breaker was open",
             code2session_shed.clone(),
         );
-        let verifications = Family::<Labels, Counter>::default();
+        let verifications = Family::<Counter>::default();
         registry.register(
             "credential_verifications",
             "Credential verifications by outcome (ok, missing, invalid, expired)",
             verifications.clone(),
         );
-        let reloads = Family::<Labels, Counter>::default();
+        let reloads = Family::<Counter>::default();
         registry.register(
             "config_reloads",
             "Config loads by result (ok, error)",
             reloads.clone(),
         );
-        let config_info = Family::<Labels, Gauge>::default();
+        let config_info = Family::<Gauge>::default();
         registry.register(
             "config_info",
             "The config in effect (1), by version",
@@ -229,14 +232,13 @@ mod tests {
     }
 
     #[test]
-    fn request_series_appear_only_once_counted() {
+    fn request_series_appear_only_once_counted_in_label_order() {
         let m = Metrics::default();
         assert_eq!(request_series(&m), Vec::<String>::new());
         m.request(RouteKind::Verify, Some(ErrorCode::LoginInvalid));
         m.request(RouteKind::Verify, Some(ErrorCode::LoginInvalid));
         m.request(RouteKind::Login, None);
-        let mut series = request_series(&m);
-        series.sort();
+        let series = request_series(&m);
         assert_eq!(
             series,
             [
@@ -244,5 +246,31 @@ mod tests {
                 "wxgate_requests_total{route=\"verify\",outcome=\"answered\",code=\"LOGIN_INVALID\"} 2",
             ]
         );
+    }
+
+    #[test]
+    fn series_are_listed_in_label_order_whatever_order_they_came_in() {
+        let m = Metrics::default();
+        let errcodes = [
+            "timeout",
+            "40163",
+            "0",
+            "45011",
+            "-1",
+            "40029",
+            "unreachable",
+        ];
+        for e in errcodes {
+            m.code2session_call(e, Duration::from_millis(1));
+        }
+        let listed: Vec<String> = m
+            .render()
+            .lines()
+            .filter_map(|l| l.strip_prefix("wxgate_code2session_calls_total{errcode=\""))
+            .map(|l| l.split('"').next().unwrap_or_default().to_owned())
+            .collect();
+        let mut sorted = errcodes.map(str::to_owned).to_vec();
+        sorted.sort();
+        assert_eq!(listed, sorted);
     }
 }

@@ -56,7 +56,7 @@ pub struct WeChat {
     url: String,
     permits: Arc<Semaphore>,
     retry_delay: Duration,
-    flights: Mutex<Flights>,
+    flights: Mutex<Flights<Outcome>>,
     breaker: Breaker,
     metrics: Arc<Metrics>,
 }

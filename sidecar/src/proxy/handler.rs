@@ -15,47 +15,14 @@ use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
-use super::upstream::{UpBody, UpstreamConn};
+use super::forward::forward;
+use super::record::Record;
+use super::upstream::UpstreamConn;
 use super::{RespBody, State, body, hygiene, login, verify};
-use crate::active::Active;
 use crate::error::ErrorCode;
 use crate::metrics::RouteKind;
 use crate::routing;
 use crate::{tags, trace};
-
-/// What the access log and metrics record of a request.
-pub(super) struct Record {
-    pub route: RouteKind,
-    /// The traceId parameter's value and the request's trace id.
-    pub trace: Option<(String, String)>,
-    pub code: Option<ErrorCode>,
-    /// Set once WeChat or a credential vouched for it; logged only as a hash.
-    pub openid: Option<String>,
-    /// The span exported for a traced request, when an OTLP endpoint is configured.
-    pub span: Option<trace::RequestSpan>,
-    /// The Tag plugin's tags, added with the login plugin's by [`Record::emit_tags`].
-    pub tags: Vec<(String, String)>,
-}
-
-impl Record {
-    /// Answers with the error contract and records why.
-    pub fn reject(&mut self, code: ErrorCode) -> Response<RespBody> {
-        self.code = Some(code);
-        code.response()
-            .map(|b| Either::Right(http_body_util::Full::new(b)))
-    }
-
-    /// Adds the request's tags for the app and its span, once, just before it is forwarded:
-    /// the login plugin's `wechat` tags, then the Tag plugin's (see [`tags::emit`]).
-    pub fn emit_tags(&mut self, headers: &mut http::HeaderMap, wechat: Vec<(String, String)>) {
-        let added = tags::emit(headers, wechat, std::mem::take(&mut self.tags));
-        if let Some(span) = &mut self.span {
-            for (name, value) in &added {
-                span.tag(name, value);
-            }
-        }
-    }
-}
 
 /// What a request knows of its client connection.
 pub struct Conn {
@@ -213,23 +180,6 @@ async fn dispatch(
             verify::handle(state, up, &active, plugin, parts, body, rec).await
         }
     }
-}
-
-/// Sends a request to the app and cleans its response.
-pub(super) async fn forward(
-    state: &State,
-    up: &Mutex<UpstreamConn>,
-    active: &Active,
-    parts: Parts,
-    body: UpBody,
-) -> Result<Response<Incoming>, ErrorCode> {
-    let mut response = up
-        .lock()
-        .await
-        .send(&state.upstream, Request::from_parts(parts, body))
-        .await?;
-    hygiene::clean_response(response.headers_mut(), Some(active));
-    Ok(response)
 }
 
 /// The app gets `/path?query`, whatever form the client used.

@@ -9,12 +9,13 @@ use http_body_util::Either;
 use hyper::body::Incoming;
 use tokio::sync::Mutex;
 
-use super::handler::{Record, forward};
+use super::forward::forward;
 use super::identity::{self, Identity};
+use super::record::Record;
 use super::upstream::UpstreamConn;
 use super::{RespBody, State, body, session};
 use crate::active::{Active, LoginPlugin};
-use crate::credential::{Claims, new_jti};
+use crate::credential::{Claims, unix_now};
 use crate::error::ErrorCode;
 use crate::params::{self, Found, Location};
 
@@ -98,17 +99,17 @@ pub(super) async fn handle(
     if !response.status().is_success() {
         return response.map(Either::Left);
     }
-    let now = unix_now();
     let s = &plugin.config.session;
     let claims = Claims {
-        openid: session.openid.clone(),
-        unionid: session.unionid.clone(),
-        appid: plugin.app_id().to_owned(),
-        iat: now,
-        exp: now + i64::from(s.ttl_minutes) * 60,
-        jti: new_jti(),
         tags: profile,
         sk: s.embed_session_key.then(|| session.session_key.clone()),
+        ..Claims::issue(
+            session.openid.clone(),
+            session.unionid.clone(),
+            plugin.app_id().to_owned(),
+            unix_now(),
+            s.ttl_minutes,
+        )
     };
     session::put(
         response,
@@ -159,12 +160,6 @@ fn profile(
     };
     let fields = fields.map_err(|_| ErrorCode::ProfileInvalid)?;
     Ok(Some(crate::tags::profile_tags(config, &fields)))
-}
-
-pub(super) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Reads a JSON object or form body, takes the code field out, and returns the code and the

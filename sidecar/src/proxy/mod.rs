@@ -1,11 +1,17 @@
 //! The traffic port: an HTTP/1.1 server in front of the app.
+//!
+//! Each request step only calls down: [`handler`] (one request: hygiene, routing) → [`login`] /
+//! [`verify`] → [`identity`], [`session`], [`forward`] → [`upstream`]; [`record`] is what they
+//! all fill in for the access log and metrics.
 
 mod body;
+mod forward;
 pub mod framing;
 mod handler;
 pub mod hygiene;
 mod identity;
 pub mod login;
+mod record;
 mod session;
 pub mod upstream;
 mod verify;

@@ -7,13 +7,13 @@ use http_body_util::Either;
 use hyper::body::Incoming;
 use tokio::sync::Mutex;
 
-use super::handler::{Record, forward};
+use super::forward::forward;
 use super::identity::{self, Identity};
-use super::login::unix_now;
+use super::record::Record;
 use super::upstream::UpstreamConn;
 use super::{RespBody, State, body, session};
 use crate::active::{Active, LoginPlugin};
-use crate::credential::{Claims, Rejection, new_jti};
+use crate::credential::{Rejection, unix_now};
 use crate::error::ErrorCode;
 use crate::params::{self, Found, Location};
 
@@ -81,12 +81,7 @@ pub async fn handle(
     };
     let renew_window = s.renew_before_minutes.map(|m| i64::from(m) * 60);
     if response.status().is_success() && renew_window.is_some_and(|w| claims.exp - now <= w) {
-        let renewed = Claims {
-            iat: now,
-            exp: now + i64::from(s.ttl_minutes) * 60,
-            jti: new_jti(),
-            ..claims
-        };
+        let renewed = claims.reissued(now, s.ttl_minutes);
         return session::put(
             response,
             plugin,

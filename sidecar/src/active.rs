@@ -214,3 +214,55 @@ impl ActiveConfig {
         self.0.load().as_ref().map(|a| a.version.clone())
     }
 }
+
+#[cfg(test)]
+mod contract {
+    //! The pinned operator→sidecar contract (crds/tests/contract.rs writes and checks the
+    //! files): this sidecar must read those documents and act on every part of them.
+
+    use wxgate_crds::render::{RenderedConfig, RenderedSecret};
+
+    use super::*;
+
+    fn read<T: serde::de::DeserializeOwned>(name: &str) -> T {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../crds/tests/contract")
+            .join(name);
+        let text = std::fs::read_to_string(&path).expect("the pinned contract");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn the_pinned_contract_compiles_and_routes_as_rendered() {
+        let config: RenderedConfig = read("config.json");
+        let secret: RenderedSecret = read("secret.json");
+        let active = Active::compile(&config, &secret).expect("compiles");
+        assert_eq!(
+            active.version,
+            format!("{}.{}", config.version, secret.version)
+        );
+        let login = active
+            .login_plugin("/orders/7", &http::Method::GET)
+            .expect("the Prefix route");
+        assert_eq!(login.app_id(), "wx0123456789abcdef");
+        assert!(login.is_login_path("/api/login"));
+        assert!(
+            active.login_plugin("/login", &http::Method::GET).is_none(),
+            "the Exact route is POST only"
+        );
+        assert!(
+            active
+                .login_plugin("/users/7", &http::Method::PUT)
+                .is_some()
+        );
+        let (tags, api) = active
+            .tag_plugin("/users/7", &http::Method::GET)
+            .expect("the Template route");
+        assert_eq!(tags.rules.len(), 4);
+        assert_eq!(api.map(|a| a.path.as_str()), Some("/users/{id}"));
+        assert!(
+            active.is_identity("X-WX-IDENTITY"),
+            "the json identity name is stripped"
+        );
+    }
+}

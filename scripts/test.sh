@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: every check CI runs, on a fresh machine too.
-#   format, lints (warnings are errors), fuzzing (scripts/fuzz.sh), the real kube-apiserver harness, then every test of the
+#   format, lints (warnings are errors), the dependency policy (scripts/deny.sh), fuzzing
+#   (scripts/fuzz.sh), the real kube-apiserver harness, then every test of the
 #   workspace (the e2e tests run against that API server), then a real node
 #   (tests/kube-node/start.sh: containerd, kubelet, kube-proxy, wxgate's images) and the tests
 #   that install wxgate with Helm and serve real pods on it. The node needs root.
@@ -19,6 +20,9 @@ cargo fmt --manifest-path fuzz/Cargo.toml --all --check
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "dependency policy: licenses, bans, sources (scripts/deny.sh, deny.toml)"
+bash scripts/deny.sh
 
 step "coverage-guided fuzzing: every parser of outside input, 10^5 executions per target at least (scripts/fuzz.sh; needs cargo +nightly)"
 bash scripts/fuzz.sh

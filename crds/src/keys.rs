@@ -10,6 +10,7 @@ use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use k8s_openapi::ByteString;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -26,6 +27,15 @@ pub fn key_ring_secret_name(plugin_name: &str) -> String {
 /// A key id: 4 bytes, written as 8 lowercase hex characters.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Kid(pub [u8; 4]);
+
+impl Kid {
+    /// A random key id.
+    pub fn random() -> Self {
+        let mut kid = [0u8; 4];
+        rand::fill(&mut kid);
+        Kid(kid)
+    }
+}
 
 impl fmt::Display for Kid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -77,6 +87,13 @@ impl CredentialKey {
         Self(bytes)
     }
 
+    /// A fresh random key.
+    pub fn random() -> Self {
+        let mut key = Self([0; KEY_LEN]);
+        rand::fill(&mut key.0);
+        key
+    }
+
     /// Raw key bytes from a Secret value; anything but exactly 32 bytes is refused.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, String> {
         let arr: [u8; KEY_LEN] = bytes
@@ -122,9 +139,32 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
+    /// A ring of one fresh random key, which signs.
+    pub fn generate() -> Self {
+        let kid = Kid::random();
+        KeyRing {
+            active: kid,
+            keys: [(kid, CredentialKey::random())].into(),
+        }
+    }
+
     /// The signing key and its id.
     pub fn signing(&self) -> Option<(Kid, &CredentialKey)> {
         self.keys.get(&self.active).map(|k| (self.active, k))
+    }
+
+    /// The data of the key ring Secret: `active` and one entry per kid.
+    pub fn to_secret_data(&self) -> BTreeMap<String, ByteString> {
+        let mut data: BTreeMap<String, ByteString> = self
+            .keys
+            .iter()
+            .map(|(kid, key)| (kid.to_string(), ByteString(key.expose().to_vec())))
+            .collect();
+        data.insert(
+            ACTIVE_ENTRY.to_owned(),
+            ByteString(self.active.to_string().into_bytes()),
+        );
+        data
     }
 
     /// Reads a key ring from the data of a Secret (entry name to raw bytes). Every problem is
@@ -221,6 +261,25 @@ mod tests {
         );
         let err = KeyRing::from_secret_data(&data(&[("01020304", &[2u8; 32])])).unwrap_err();
         assert_eq!(err, vec!["entry \"active\" is missing"]);
+    }
+
+    #[test]
+    fn a_generated_ring_reads_back_from_its_secret_data() {
+        let mut ring = KeyRing::generate();
+        let other = KeyRing::generate();
+        assert_ne!(other.active, ring.active, "kids are random");
+        assert_ne!(
+            other.keys[&other.active], ring.keys[&ring.active],
+            "keys are random"
+        );
+        ring.keys.extend(other.keys);
+        let data: BTreeMap<String, Vec<u8>> = ring
+            .to_secret_data()
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect();
+        assert_eq!(data[ACTIVE_ENTRY], ring.active.to_string().into_bytes());
+        assert_eq!(KeyRing::from_secret_data(&data).unwrap(), ring);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! manifest files ([`manifests`]) with the same function, so both agree by construction.
 
 pub mod binding;
+pub mod client;
 pub mod conditions;
 pub mod crd;
 pub mod keys;

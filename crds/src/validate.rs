@@ -9,6 +9,8 @@ pub const DNS_SUBDOMAIN_PATTERN: &str = "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$";
 pub const SECRET_KEY_PATTERN: &str = "^[-._a-zA-Z0-9]+$";
 /// An HTTP token (RFC 9110): header, cookie and query parameter names.
 pub const TOKEN_PATTERN: &str = "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$";
+/// Tag names are at most this many bytes (TSF's limit).
+pub const MAX_TAG_NAME_BYTES: usize = 32;
 
 /// A JSON path under construction, e.g. `spec.apis[2].path`.
 #[derive(Clone, Debug)]
@@ -54,7 +56,7 @@ pub fn is_token(s: &str) -> bool {
 }
 
 pub fn is_tag_name(s: &str) -> bool {
-    (1..=crate::plugin::MAX_TAG_NAME_BYTES).contains(&s.len())
+    (1..=MAX_TAG_NAME_BYTES).contains(&s.len())
         && s.bytes()
             .next()
             .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())

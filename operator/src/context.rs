@@ -1,11 +1,14 @@
 //! What both controllers share, and their error type.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Secret;
-use kube::runtime::controller::Action;
-use kube::runtime::reflector::Store;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{Store, store};
 use kube::{Api, Client};
 use wxgate_crds::{GatewayPlugin, PluginBinding};
 
@@ -18,6 +21,8 @@ pub struct Context {
     pub recorder: kube::runtime::events::Recorder,
     pub plugins: Store<GatewayPlugin>,
     pub bindings: Store<PluginBinding>,
+    /// The objects rendered for Services, as the watches last saw them, and what was applied.
+    pub written: Written,
     pub schedule: Schedule,
     pub metrics: Arc<Metrics>,
     /// The condition statuses this process last wrote per object (by kind, namespace, name and
@@ -28,7 +33,82 @@ pub struct Context {
 }
 
 /// See [`Context::announced`].
-pub type Announced = std::sync::Mutex<std::collections::HashMap<String, Vec<(String, String)>>>;
+pub type Announced = Mutex<HashMap<String, Vec<(String, String)>>>;
+
+/// The operator's rendered objects (ConfigMap, Secret, Role and RoleBinding of each Service),
+/// metadata only, kept by watches of the operator's label; and per object the content this
+/// process last applied with the resourceVersion the API server gave it. An object whose stored
+/// resourceVersion is still that one holds that content, so applying it again is skipped; any
+/// other change to it (drift) moves the resourceVersion and is overwritten.
+pub struct Written {
+    pub config_maps: Store<PartialObjectMeta<ConfigMap>>,
+    pub secrets: Store<PartialObjectMeta<Secret>>,
+    pub roles: Store<PartialObjectMeta<Role>>,
+    pub role_bindings: Store<PartialObjectMeta<RoleBinding>>,
+    last: Mutex<HashMap<String, Applied>>,
+}
+
+/// A content hash and the resourceVersion its apply returned.
+pub type Applied = (u64, Option<String>);
+
+impl Written {
+    pub fn new(
+        config_maps: Store<PartialObjectMeta<ConfigMap>>,
+        secrets: Store<PartialObjectMeta<Secret>>,
+        roles: Store<PartialObjectMeta<Role>>,
+        role_bindings: Store<PartialObjectMeta<RoleBinding>>,
+    ) -> Self {
+        Self {
+            config_maps,
+            secrets,
+            roles,
+            role_bindings,
+            last: Mutex::default(),
+        }
+    }
+
+    /// What was last applied to the object `kind/namespace/name`.
+    pub fn last_applied(&self, key: &str) -> Option<Applied> {
+        self.last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    pub fn applied(&self, key: String, content: u64, resource_version: Option<String>) {
+        self.last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, (content, resource_version));
+    }
+}
+
+impl Default for Written {
+    /// Empty stores that no watch fills (tests).
+    fn default() -> Self {
+        Self::new(store().0, store().0, store().0, store().0)
+    }
+}
+
+/// A hash of a JSON value's serialized form, stable within the process.
+pub fn content_hash(value: &serde_json::Value) -> u64 {
+    let mut h = DefaultHasher::new();
+    serde_json::to_vec(value).unwrap_or_default().hash(&mut h);
+    h.finish()
+}
+
+/// The key of an object in [`Context::announced`]: kind, namespace, name and uid.
+fn announce_key<K: kube::Resource<DynamicType = ()>>(obj: &K) -> String {
+    let meta = obj.meta();
+    format!(
+        "{}/{}/{}/{}",
+        K::kind(&()),
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default(),
+        meta.uid.as_deref().unwrap_or_default()
+    )
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -61,14 +141,7 @@ impl Context {
         K: kube::Resource<DynamicType = ()>,
     {
         use kube::runtime::events::{Event, EventType};
-        let meta = obj.meta();
-        let key = format!(
-            "{}/{}/{}/{}",
-            K::kind(&()),
-            meta.namespace.as_deref().unwrap_or_default(),
-            meta.name.as_deref().unwrap_or_default(),
-            meta.uid.as_deref().unwrap_or_default()
-        );
+        let key = announce_key(obj);
         let statuses =
             |conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]| {
                 conditions
@@ -150,10 +223,22 @@ impl Context {
         Ok(found)
     }
 
-    /// Retry with a short backoff after an error.
-    pub fn error_policy(&self, controller: &'static str, error: &Error) -> Action {
+    /// Retry with a short backoff after an error: the delay until the retry.
+    pub fn error_policy(&self, controller: &'static str, error: &Error) -> Duration {
         tracing::warn!(controller, error = %error, "reconcile failed");
         self.metrics.failure(controller, error.metric_label());
-        Action::requeue(Duration::from_secs(5))
+        Duration::from_secs(5)
+    }
+
+    /// Forgets the announced conditions of objects no longer in the stores.
+    pub fn prune_announced(&self) {
+        let live: std::collections::HashSet<String> = (self.plugins.state().iter())
+            .map(|p| announce_key(&**p))
+            .chain(self.bindings.state().iter().map(|b| announce_key(&**b)))
+            .collect();
+        self.announced
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|key, _| live.contains(key));
     }
 }

@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use wxgate_crds::keys::{CredentialKey, KeyRing, Kid};
 
 /// Annotation holding the [`RingState`] of an operator-managed key ring.
 pub const STATE_ANNOTATION: &str = "wxgate.dev/key-ring";
@@ -22,7 +23,7 @@ const SKEW_SECS: i64 = 60;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RingState {
-    pub keys: BTreeMap<String, KeyTimes>,
+    pub keys: BTreeMap<Kid, KeyTimes>,
     /// The longest `ttlMinutes` the plugin has had while this ring existed.
     #[serde(default)]
     pub max_ttl_minutes: u32,
@@ -37,11 +38,10 @@ pub struct KeyTimes {
     pub retired: Option<i64>,
 }
 
-/// A key ring: kid → raw key, the signing kid, and its schedule.
+/// An operator-managed key ring and its schedule.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ring {
-    pub active: String,
-    pub keys: BTreeMap<String, Vec<u8>>,
+    pub keys: KeyRing,
     pub state: RingState,
 }
 
@@ -63,13 +63,14 @@ pub struct Policy {
 }
 
 /// Moves a ring one step along its schedule at `now`; returns the ring and the Unix time of
-/// the next stage. `new_key` makes a fresh (kid, 32-byte key).
+/// the next stage. `new_key` makes a fresh key and its kid (random outside tests); a kid already
+/// in the ring is never reused.
 pub fn step(
     ring: Option<Ring>,
     policy: Policy,
     schedule: Schedule,
     now: i64,
-    mut new_key: impl FnMut() -> (String, Vec<u8>),
+    mut new_key: impl FnMut() -> (Kid, CredentialKey),
 ) -> (Ring, i64) {
     let rotation = i64::from(policy.rotation_days) * schedule.day_secs;
     let mut ring = match ring {
@@ -78,7 +79,7 @@ pub fn step(
             let (kid, key) = new_key();
             let state = RingState {
                 keys: [(
-                    kid.clone(),
+                    kid,
                     KeyTimes {
                         created: now,
                         activated: Some(now),
@@ -90,8 +91,10 @@ pub fn step(
             };
             return (
                 Ring {
-                    active: kid.clone(),
-                    keys: [(kid, key)].into(),
+                    keys: KeyRing {
+                        active: kid,
+                        keys: [(kid, key)].into(),
+                    },
                     state,
                 },
                 now + rotation,
@@ -99,76 +102,79 @@ pub fn step(
         }
     };
     let state = &mut ring.state;
+    let keys = &mut ring.keys;
     state.max_ttl_minutes = state.max_ttl_minutes.max(policy.ttl_minutes);
     // Keys the state does not know (a ring from an older operator) count as made now.
-    for kid in ring.keys.keys() {
-        state.keys.entry(kid.clone()).or_insert(KeyTimes {
+    for kid in keys.keys.keys() {
+        state.keys.entry(*kid).or_insert(KeyTimes {
             created: now,
             activated: None,
             retired: None,
         });
     }
-    state.keys.retain(|kid, _| ring.keys.contains_key(kid));
+    state.keys.retain(|kid, _| keys.keys.contains_key(kid));
     let active_since = {
-        let t = state.keys.entry(ring.active.clone()).or_insert(KeyTimes {
+        let t = state.keys.entry(keys.active).or_insert(KeyTimes {
             created: now,
             activated: Some(now),
             retired: None,
         });
         *t.activated.get_or_insert(t.created)
     };
-    let pending = |state: &RingState, active: &str| {
+    let pending = |state: &RingState, active: Kid| {
         state
             .keys
             .iter()
-            .find(|(k, t)| *k != active && t.activated.is_none() && t.retired.is_none())
-            .map(|(k, t)| (k.clone(), t.created))
+            .find(|(k, t)| **k != active && t.activated.is_none() && t.retired.is_none())
+            .map(|(k, t)| (*k, t.created))
     };
 
     // 1. Time to rotate: add the next key, verify-only.
-    if pending(state, &ring.active).is_none() && now >= active_since + rotation {
-        let (kid, key) = new_key();
+    if pending(state, keys.active).is_none() && now >= active_since + rotation {
+        let (kid, key) = std::iter::repeat_with(&mut new_key)
+            .find(|(kid, _)| !keys.keys.contains_key(kid))
+            .expect("an endless supply of keys");
         state.keys.insert(
-            kid.clone(),
+            kid,
             KeyTimes {
                 created: now,
                 activated: None,
                 retired: None,
             },
         );
-        ring.keys.insert(kid, key);
+        keys.keys.insert(kid, key);
     }
     // 2. Propagated: the pending key signs, the old one retires.
-    if let Some((kid, created)) = pending(state, &ring.active)
+    if let Some((kid, created)) = pending(state, keys.active)
         && now >= created + schedule.propagation_secs
     {
-        if let Some(old) = state.keys.get_mut(&ring.active) {
+        if let Some(old) = state.keys.get_mut(&keys.active) {
             old.retired = Some(now);
         }
         if let Some(new) = state.keys.get_mut(&kid) {
             new.activated = Some(now);
         }
-        ring.active = kid;
+        keys.active = kid;
     }
     // 3. Retired long enough: no valid credential can still use it.
     let keep_for = i64::from(state.max_ttl_minutes) * 60 + SKEW_SECS + schedule.propagation_secs;
-    let expired: Vec<String> = state
+    let expired: Vec<Kid> = state
         .keys
         .iter()
-        .filter(|(k, t)| **k != ring.active && t.retired.is_some_and(|r| now >= r + keep_for))
-        .map(|(k, _)| k.clone())
+        .filter(|(k, t)| **k != keys.active && t.retired.is_some_and(|r| now >= r + keep_for))
+        .map(|(k, _)| *k)
         .collect();
     for kid in expired {
         state.keys.remove(&kid);
-        ring.keys.remove(&kid);
+        keys.keys.remove(&kid);
     }
 
     let active_since = state
         .keys
-        .get(&ring.active)
+        .get(&keys.active)
         .and_then(|t| t.activated)
         .unwrap_or(now);
-    let mut next = match pending(state, &ring.active) {
+    let mut next = match pending(state, keys.active) {
         Some((_, created)) => created + schedule.propagation_secs,
         None => active_since + rotation,
     };
@@ -193,12 +199,20 @@ mod tests {
         ttl_minutes: 1,
     };
 
-    fn keys() -> impl FnMut() -> (String, Vec<u8>) {
+    fn keys() -> impl FnMut() -> (Kid, CredentialKey) {
         let mut n = 0u8;
         move || {
             n += 1;
-            (format!("0000000{n}"), vec![n; 32])
+            (Kid([0, 0, 0, n]), CredentialKey::new([n; 32]))
         }
+    }
+
+    fn kid(s: &str) -> Kid {
+        s.parse().expect("a kid")
+    }
+
+    fn active(ring: &Ring) -> String {
+        ring.keys.active.to_string()
     }
 
     #[test]
@@ -206,31 +220,37 @@ mod tests {
         let mut new_key = keys();
         let (ring, next) = step(None, P, S, 0, &mut new_key);
         assert_eq!(
-            (ring.active.as_str(), ring.keys.len(), next),
+            (active(&ring).as_str(), ring.keys.keys.len(), next),
             ("00000001", 1, 300)
         );
 
         // Before the rotation time: nothing changes.
         let (ring, next) = step(Some(ring), P, S, 299, &mut new_key);
-        assert_eq!((ring.keys.len(), next), (1, 300));
+        assert_eq!((ring.keys.keys.len(), next), (1, 300));
 
         // Stage 1: a verify-only key appears; the old key still signs.
         let (ring, next) = step(Some(ring), P, S, 300, &mut new_key);
         assert_eq!(
-            (ring.active.as_str(), ring.keys.len(), next),
+            (active(&ring).as_str(), ring.keys.keys.len(), next),
             ("00000001", 2, 310)
         );
 
         // Stage 2: after propagation the new key signs; the old one verifies for ttl + skew + propagation.
         let (ring, next) = step(Some(ring), P, S, 310, &mut new_key);
-        assert_eq!((ring.active.as_str(), ring.keys.len()), ("00000002", 2));
+        assert_eq!(
+            (active(&ring).as_str(), ring.keys.keys.len()),
+            ("00000002", 2)
+        );
         assert_eq!(next, 310 + 60 + 60 + 10);
         let (ring, _) = step(Some(ring), P, S, 439, &mut new_key);
-        assert_eq!(ring.keys.len(), 2, "still within the longest TTL");
+        assert_eq!(ring.keys.keys.len(), 2, "still within the longest TTL");
 
         // Stage 3: the old key goes.
         let (ring, next) = step(Some(ring), P, S, 440, &mut new_key);
-        assert_eq!((ring.active.as_str(), ring.keys.len()), ("00000002", 1));
+        assert_eq!(
+            (active(&ring).as_str(), ring.keys.keys.len()),
+            ("00000002", 1)
+        );
         assert_eq!(next, 310 + 300);
     }
 
@@ -246,14 +266,14 @@ mod tests {
         let (ring, _) = step(Some(ring), P, S, 310, &mut new_key);
         let (ring, _) = step(Some(ring), P, S, 310 + 61 + 10 + 60, &mut new_key);
         assert!(
-            ring.keys.contains_key("00000001"),
+            ring.keys.keys.contains_key(&kid("00000001")),
             "issued with the 10-minute TTL: may still be valid"
         );
         let (ring, _) = step(Some(ring), P, S, 310 + 600 + 60 + 9, &mut new_key);
-        assert!(ring.keys.contains_key("00000001"));
+        assert!(ring.keys.keys.contains_key(&kid("00000001")));
         let (ring, _) = step(Some(ring), P, S, 310 + 600 + 60 + 10, &mut new_key);
         assert!(
-            !ring.keys.contains_key("00000001"),
+            !ring.keys.keys.contains_key(&kid("00000001")),
             "gone once the longest TTL has passed"
         );
     }
@@ -261,12 +281,14 @@ mod tests {
     #[test]
     fn a_ring_without_state_is_adopted() {
         let ring = Ring {
-            active: "aaaaaaaa".into(),
-            keys: [("aaaaaaaa".into(), vec![1; 32])].into(),
+            keys: KeyRing {
+                active: kid("aaaaaaaa"),
+                keys: [(kid("aaaaaaaa"), CredentialKey::new([1; 32]))].into(),
+            },
             state: RingState::default(),
         };
         let (ring, next) = step(Some(ring), P, S, 1000, keys());
-        assert_eq!(ring.state.keys["aaaaaaaa"].activated, Some(1000));
+        assert_eq!(ring.state.keys[&kid("aaaaaaaa")].activated, Some(1000));
         assert_eq!(next, 1300);
     }
 }

@@ -3,17 +3,22 @@
 //! manages credential key rings.
 //!
 //! Two controllers share one [`Context`]: [`plugin`] (validation, Secrets, key rings → the
-//! plugin's `Ready`) and [`binding`] (render per Service → ConfigMap/Secret → the bindings'
-//! `Accepted`, `ResolvedRefs`, `Programmed`).
+//! plugin's `Ready`), keyed by plugin, and [`service`] (render per Service → ConfigMap/Secret →
+//! the bindings' `Accepted`, `ResolvedRefs`, `Programmed`), keyed by bound Service through
+//! [`queue`], with [`index`] deciding which Services a change touches and [`desired`] what
+//! each should look like.
 
 pub mod admin;
 pub mod args;
-pub mod binding;
 pub mod context;
+pub mod desired;
+pub mod index;
 pub mod keys;
 pub mod metrics;
 pub mod plugin;
+pub mod queue;
 pub mod run;
+pub mod service;
 pub mod status;
 pub mod webhook;
 

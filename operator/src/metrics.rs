@@ -15,6 +15,7 @@ pub struct Metrics {
     reconciles: Family<Labels, Counter>,
     failures: Family<Labels, Counter>,
     duration: Family<Labels, Histogram>,
+    writes: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -36,11 +37,18 @@ impl Default for Metrics {
             "Reconcile duration by controller",
             duration.clone(),
         );
+        let writes = Family::<Labels, Counter>::default();
+        registry.register(
+            "api_writes",
+            "Objects written (applied, status applied, deleted) by kind",
+            writes.clone(),
+        );
         Self {
             registry,
             reconciles,
             failures,
             duration,
+            writes,
         }
     }
 }
@@ -60,6 +68,13 @@ impl Metrics {
                 ("controller", controller.to_owned()),
                 ("reason", reason.to_owned()),
             ])
+            .inc();
+    }
+
+    /// One write of an object of `kind` (`Kind` or `Kind/status`).
+    pub fn wrote(&self, kind: &str) {
+        self.writes
+            .get_or_create(&vec![("kind", kind.to_owned())])
             .inc();
     }
 

@@ -5,15 +5,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use wxgate_crds::conditions::{READY, REASON_RESOLVED};
-use wxgate_crds::keys::{ACTIVE_ENTRY, key_ring_secret_name};
-use wxgate_crds::render::render_plugin;
+use wxgate_crds::keys::{CredentialKey, KeyRing, Kid, key_ring_secret_name};
+use wxgate_crds::render::{render_plugin, secret_data};
 use wxgate_crds::{GatewayPlugin, name_of, namespace_of};
 
 use crate::keys::{Policy, Ring, RingState, STATE_ANNOTATION, step};
@@ -83,19 +82,20 @@ async fn ensure_key_ring(
     if existing.as_ref().is_some_and(|s| !managed(s)) {
         return Ok(RESYNC);
     }
-    let current = existing.as_ref().and_then(read_ring);
+    let current = match existing.as_ref().map(read_ring).transpose() {
+        Ok(current) => current,
+        Err(problems) => {
+            // Never replace keys that may still verify credentials: the plugin's Ready
+            // condition names the problem; deleting the Secret makes a new ring.
+            tracing::warn!(plugin = %format!("{ns}/{name}"), secret = %ring_name, problems = %problems.join("; "), "credential key ring unreadable: left as it is");
+            return Ok(RESYNC);
+        }
+    };
     let now = jiff::Timestamp::now().as_second();
-    let (ring, next) = step(current.clone(), policy, ctx.schedule, now, new_key);
+    let (ring, next) = step(current.clone(), policy, ctx.schedule, now, || {
+        (Kid::random(), CredentialKey::random())
+    });
     if current.as_ref() != Some(&ring) {
-        let mut data: BTreeMap<String, ByteString> = ring
-            .keys
-            .iter()
-            .map(|(k, v)| (k.clone(), ByteString(v.clone())))
-            .collect();
-        data.insert(
-            ACTIVE_ENTRY.into(),
-            ByteString(ring.active.clone().into_bytes()),
-        );
         let secret = Secret {
             metadata: ObjectMeta {
                 name: Some(ring_name.clone()),
@@ -112,7 +112,7 @@ async fn ensure_key_ring(
                 ..ObjectMeta::default()
             },
             type_: Some("Opaque".into()),
-            data: Some(data),
+            data: Some(ring.keys.to_secret_data()),
             ..Secret::default()
         };
         let mut body = serde_json::to_value(&secret)?;
@@ -124,39 +124,23 @@ async fn ensure_key_ring(
             &Patch::Apply(&body),
         )
         .await?;
-        tracing::info!(plugin = %format!("{ns}/{name}"), active = %ring.active, keys = ring.keys.len(), "credential key ring updated");
+        ctx.metrics.wrote("Secret");
+        tracing::info!(plugin = %format!("{ns}/{name}"), active = %ring.keys.active, keys = ring.keys.keys.len(), "credential key ring updated");
     }
     Ok(Duration::from_secs(
         u64::try_from(next - now).unwrap_or(1).max(1),
     ))
 }
 
-fn read_ring(secret: &Secret) -> Option<Ring> {
-    let data = secret.data.as_ref()?;
-    let active = String::from_utf8(data.get(ACTIVE_ENTRY)?.0.clone()).ok()?;
-    let keys = data
-        .iter()
-        .filter(|(k, _)| *k != ACTIVE_ENTRY)
-        .map(|(k, v)| (k.clone(), v.0.clone()))
-        .collect();
+/// The operator's ring and its schedule; a schedule that cannot be read is adopted afresh.
+fn read_ring(secret: &Secret) -> Result<Ring, Vec<String>> {
+    let keys = KeyRing::from_secret_data(&secret_data(secret))?;
     let state: RingState = secret
         .annotations()
         .get(STATE_ANNOTATION)
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or_default();
-    Some(Ring {
-        active,
-        keys,
-        state,
-    })
-}
-
-fn new_key() -> (String, Vec<u8>) {
-    let mut kid = [0u8; 4];
-    let mut key = vec![0u8; 32];
-    rand::fill(&mut kid);
-    rand::fill(&mut key[..]);
-    (hex::encode(kid), key)
+    Ok(Ring { keys, state })
 }
 
 fn plugin_owner(plugin: &GatewayPlugin) -> Option<OwnerReference> {

@@ -1,26 +1,33 @@
-//! Wiring: the client, the two controllers with everything they watch, the admin port.
+//! Wiring: the client, the plugin controller and the Service queue with everything they watch,
+//! the admin port.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use futures_util::StreamExt;
+use std::collections::BTreeSet;
+
+use futures_util::{Stream, StreamExt, stream};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, ListParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt;
-use kube::runtime::controller::Controller;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, watcher};
-use kube::{Client, ResourceExt};
+use kube::{Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use wxgate_crds::{GatewayPlugin, PluginBinding, name_of, namespace_of};
+use wxgate_crds::render::ServiceRef;
+use wxgate_crds::{GatewayPlugin, PluginBinding};
 
 use crate::args::Args;
+use crate::context::Written;
 use crate::keys::Schedule;
 use crate::metrics::Metrics;
-use crate::{Context, MANAGED_BY, binding, plugin};
+use crate::{Context, MANAGED_BY, index, plugin, queue, service};
 
 pub struct Running {
     /// Resolves when the controllers stopped on their own: leadership was lost.
@@ -47,25 +54,15 @@ impl Running {
     }
 }
 
-pub async fn client(args: &Args) -> anyhow::Result<Client> {
-    Ok(match &args.kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path)?;
-            Client::try_from(kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?)?
-        }
-        None => Client::try_default().await?,
-    })
-}
-
-/// A metadata-only watch of every object of a kind.
+/// A metadata-only watch of every object of a kind (the mappers need no more).
 fn meta<K>(
     client: &Client,
     config: &watcher::Config,
-) -> impl futures_util::Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
+) -> impl Stream<Item = PartialObjectMeta<K>> + Send + 'static
 where
-    K: kube::Resource<DynamicType = ()>
+    K: Resource<DynamicType = ()>
         + Clone
-        + serde::de::DeserializeOwned
+        + DeserializeOwned
         + std::fmt::Debug
         + Send
         + Sync
@@ -77,36 +74,43 @@ where
     )
     .default_backoff()
     .touched_objects()
+    .filter_map(|r| async move { logged(r) })
 }
 
-/// Plugins of a namespace that read a Secret.
-fn plugins_reading(
-    plugins: &Store<GatewayPlugin>,
-    secret: &PartialObjectMeta<Secret>,
-) -> Vec<Arc<GatewayPlugin>> {
-    let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
-    plugins
-        .state()
-        .into_iter()
-        .filter(|p| {
-            namespace_of(&p.metadata) == ns
-                && p.spec
-                    .referenced_secrets(name_of(&p.metadata))
-                    .contains(&name)
-        })
-        .collect()
+/// The operator's own objects of a kind (its label), metadata only, kept in a store; yields
+/// the Service of each one touched.
+fn rendered<K>(
+    client: &Client,
+    config: &watcher::Config,
+) -> (
+    Store<PartialObjectMeta<K>>,
+    impl Stream<Item = ServiceRef> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = watcher(
+        Api::<PartialObjectMeta<K>>::all(client.clone()),
+        config.clone(),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .touched_objects()
+    .filter_map(|r| async move { logged(r).and_then(|m| index::service_of_rendered(&m.metadata)) });
+    (reader, stream)
 }
 
-fn bindings_where(
-    bindings: &Store<PluginBinding>,
-    keep: impl Fn(&PluginBinding) -> bool,
-) -> Vec<ObjectRef<PluginBinding>> {
-    bindings
-        .state()
-        .iter()
-        .filter(|b| keep(b))
-        .map(|b| ObjectRef::from_obj(&**b))
-        .collect()
+/// A watch error is logged; the watch retries with a backoff.
+fn logged<T>(item: Result<T, watcher::Error>) -> Option<T> {
+    item.map_err(|e| tracing::warn!(error = %e, "watch failed; retrying"))
+        .ok()
 }
 
 /// The leader Lease `wxgate-operator` in the operator's namespace.
@@ -152,7 +156,7 @@ fn binding_mirror(client: &Client) -> Store<PluginBinding> {
 }
 
 pub async fn start(args: Args) -> anyhow::Result<Running> {
-    let client = client(&args).await?;
+    let client = wxgate_crds::client::client(args.kubeconfig.as_deref()).await?;
     let plugins_api: Api<GatewayPlugin> = Api::all(client.clone());
     if let Err(e) = plugins_api.list(&ListParams::default().limit(1)).await {
         let why = match &e {
@@ -169,9 +173,8 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
             "cannot list GatewayPlugins: {why}. Are the wxgate CRDs installed? `helm install wxgate-crds charts/wxgate-crds`, or `cargo run -p wxgate-crds --bin crdgen -- --stdout | kubectl apply -f -`"
         );
     }
-    let bindings_api: Api<PluginBinding> = Api::all(client.clone());
-    // Only the two controlled kinds are kept in memory. Everything else is watched as metadata
-    // (the mappers need no more), in small pages.
+    // Only the two controlled kinds are kept whole in memory. Everything else is watched as
+    // metadata, in small pages.
     let all = watcher::Config::default().page_size(100);
     let managed = all
         .clone()
@@ -179,12 +182,20 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
 
     // Bounded concurrency: a burst (a restart with many objects) is worked through a few at a
     // time instead of holding every reconcile's buffers at once.
-    let concurrency =
-        kube::runtime::controller::Config::default().concurrency(args.concurrency.max(1));
-    let plugin_ctl =
-        Controller::new(plugins_api.clone(), all.clone()).with_config(concurrency.clone());
-    let binding_ctl = Controller::new(bindings_api, all.clone()).with_config(concurrency);
-    let (plugins, bindings) = (plugin_ctl.store(), binding_ctl.store());
+    let concurrency = args.concurrency.max(1);
+    let plugin_ctl = Controller::new(plugins_api.clone(), all.clone())
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
+    let plugins = plugin_ctl.store();
+    let (bindings, binding_writer) = reflector::store();
+    let binding_events = watcher(Api::<PluginBinding>::all(client.clone()), all.clone())
+        .default_backoff()
+        .reflect(binding_writer)
+        .touched_objects()
+        .filter_map(|r| async move { logged(r) });
+    let (config_maps, config_map_events) = rendered::<ConfigMap>(&client, &managed);
+    let (secrets, secret_events) = rendered::<Secret>(&client, &managed);
+    let (roles, role_events) = rendered::<Role>(&client, &managed);
+    let (role_bindings, role_binding_events) = rendered::<RoleBinding>(&client, &managed);
     let metrics = Arc::new(Metrics::default());
     let reporter = kube::runtime::events::Reporter {
         controller: crate::FIELD_MANAGER.into(),
@@ -198,6 +209,12 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
         client: client.clone(),
         plugins: plugins.clone(),
         bindings: bindings.clone(),
+        written: Written::new(
+            config_maps.clone(),
+            secrets.clone(),
+            roles.clone(),
+            role_bindings.clone(),
+        ),
         schedule: Schedule {
             day_secs: args.rotation_day_seconds.max(1),
             propagation_secs: args.key_propagation_seconds.max(0),
@@ -208,83 +225,112 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
 
     let p = plugins.clone();
     let plugin_ctl = plugin_ctl.watches_stream(
-        meta::<Secret>(&client, &all),
+        meta::<Secret>(&client, &all).map(Ok::<_, watcher::Error>),
         move |s: PartialObjectMeta<Secret>| {
-            plugins_reading(&p, &s)
-                .iter()
+            let (ns, name) = (s.namespace().unwrap_or_default(), s.name_any());
+            index::plugins_reading(&p.state(), &ns, &name)
                 .map(|p| ObjectRef::from_obj(&**p))
                 .collect::<Vec<_>>()
         },
     );
+
+    // Every change becomes the Services it touches (crate::index).
     let (b1, b2, b3, p2) = (
         bindings.clone(),
         bindings.clone(),
         bindings.clone(),
         plugins.clone(),
     );
-    let binding_ctl = binding_ctl
-        .owns_stream(meta::<ConfigMap>(&client, &managed))
-        .owns_stream(meta::<Secret>(&client, &managed))
-        .watches_stream(
-            meta::<GatewayPlugin>(&client, &all),
-            move |p: PartialObjectMeta<GatewayPlugin>| {
+    let cms = config_maps.clone();
+    let triggers = stream::select_all([
+        binding_events
+            .map(move |b| {
+                let cms = cms.state();
+                index::services_of_binding(&b, cms.iter().map(|m| &m.metadata))
+            })
+            .boxed(),
+        meta::<GatewayPlugin>(&client, &all)
+            .map(move |p| {
                 let (ns, name) = (p.namespace().unwrap_or_default(), p.name_any());
-                bindings_where(&b1, |b| {
-                    namespace_of(&b.metadata) == ns && b.spec.plugin_ref.name == name
-                })
-            },
-        )
-        .watches_stream(
-            meta::<Secret>(&client, &all),
-            move |s: PartialObjectMeta<Secret>| {
-                let readers: Vec<(String, String)> = plugins_reading(&p2, &s)
-                    .iter()
-                    .map(|p| {
-                        (
-                            namespace_of(&p.metadata).to_owned(),
-                            name_of(&p.metadata).to_owned(),
-                        )
-                    })
-                    .collect();
-                bindings_where(&b2, |b| {
-                    readers.iter().any(|(ns, n)| {
-                        namespace_of(&b.metadata) == ns && b.spec.plugin_ref.name == *n
-                    })
-                })
-            },
-        )
-        .watches_stream(
-            meta::<Service>(&client, &all),
-            move |s: PartialObjectMeta<Service>| {
+                index::services_using_plugin(&b1.state(), &ns, &name)
+            })
+            .boxed(),
+        meta::<Secret>(&client, &all)
+            .map(move |s| {
                 let (ns, name) = (s.namespace().unwrap_or_default(), s.name_any());
-                bindings_where(&b3, |b| {
-                    namespace_of(&b.metadata) == ns && b.spec.target_ref.name == name
-                })
-            },
-        );
+                index::services_reading_secret(&p2.state(), &b2.state(), &ns, &name)
+            })
+            .boxed(),
+        meta::<Service>(&client, &all)
+            .map(move |s| {
+                let (ns, name) = (s.namespace().unwrap_or_default(), s.name_any());
+                index::bound_service(&b3.state(), &ns, &name)
+                    .into_iter()
+                    .collect()
+            })
+            .boxed(),
+        stream::select_all([
+            config_map_events.boxed(),
+            secret_events.boxed(),
+            role_events.boxed(),
+            role_binding_events.boxed(),
+        ])
+        .map(|service| BTreeSet::from([service]))
+        .boxed(),
+    ])
+    .flat_map(stream::iter);
+    // No Service is reconciled before every store it reads holds its first full list.
+    let stores_ready = {
+        let (b, p) = (bindings.clone(), plugins.clone());
+        async move {
+            let _ = futures_util::join!(
+                b.wait_until_ready(),
+                p.wait_until_ready(),
+                config_maps.wait_until_ready(),
+                secrets.wait_until_ready(),
+                roles.wait_until_ready(),
+                role_bindings.wait_until_ready(),
+            );
+        }
+    };
 
     let (stop, stopped) = oneshot::channel::<()>();
     let stopped = futures_util::future::FutureExt::shared(async move {
         let _ = stopped.await;
     });
     let ready = Arc::new(AtomicBool::new(false));
-    let (c1, c2) = (Arc::clone(&ctx), Arc::clone(&ctx));
+    let c1 = Arc::clone(&ctx);
     let plugin_run = plugin_ctl
         .graceful_shutdown_on(stopped.clone())
         .run(
             plugin::reconcile,
-            move |_, e, _| c1.error_policy(plugin::CONTROLLER, e),
+            move |_, e, _| Action::requeue(c1.error_policy(plugin::CONTROLLER, e)),
             Arc::clone(&ctx),
         )
         .for_each(|_| async {});
-    let binding_run = binding_ctl
-        .graceful_shutdown_on(stopped)
-        .run(
-            binding::reconcile,
-            move |_, e, _| c2.error_policy(binding::CONTROLLER, e),
-            Arc::clone(&ctx),
-        )
-        .for_each(|_| async {});
+    let c2 = Arc::clone(&ctx);
+    let service_run = queue::run(
+        triggers,
+        stores_ready,
+        usize::from(concurrency),
+        stopped,
+        move |s| service::reconcile(s, Arc::clone(&c2)),
+    );
+    // Conditions announced for objects since deleted are forgotten now and then.
+    let c3 = Arc::clone(&ctx);
+    let prune = async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(300));
+        loop {
+            every.tick().await;
+            c3.prune_announced();
+        }
+    };
+    let run = async move {
+        tokio::select! {
+            _ = futures_util::future::join(plugin_run, service_run) => {}
+            () = prune => {}
+        }
+    };
     let leader = match args.leader_elect {
         true => Some(lease(&client, &args).await?),
         false => None,
@@ -292,7 +338,7 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
     let (lost_tx, lost) = tokio::sync::watch::channel(false);
     let controllers = tokio::spawn(async move {
         let Some((mut leading, task)) = leader else {
-            futures_util::future::join(plugin_run, binding_run).await;
+            run.await;
             return;
         };
         tracing::info!("waiting for the leader Lease");
@@ -301,7 +347,7 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
         }
         tracing::info!("leading: controllers start");
         tokio::select! {
-            _ = futures_util::future::join(plugin_run, binding_run) => {}
+            () = run => {}
             _ = leading.wait_for(|l| !*l) => {
                 tracing::error!("leader Lease lost: stopping");
                 let _ = lost_tx.send(true);

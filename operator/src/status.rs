@@ -123,6 +123,7 @@ where
         &kube::api::Patch::Apply(&patch),
     )
     .await?;
+    ctx.metrics.wrote(&format!("{}/status", K::kind(&())));
     ctx.record_transitions(obj, before, &conditions).await;
     Ok(())
 }

@@ -97,15 +97,7 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
                 .clone()
                 .ok_or_else(|| anyhow::anyhow!("--service is required without --manifests"))?;
             let namespace = source::cluster::namespace(args.namespace.as_deref())?;
-            let client = match &args.kubeconfig {
-                Some(path) => {
-                    let kc = kube::config::Kubeconfig::read_from(path)?;
-                    let config =
-                        kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-                    kube::Client::try_from(config)?
-                }
-                None => kube::Client::try_default().await?,
-            };
+            let client = wxgate_crds::client::client(args.kubeconfig.as_deref()).await?;
             let secret_dir = args.secret_dir.clone();
             tokio::spawn(async move {
                 if let Err(e) =

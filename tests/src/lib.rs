@@ -12,11 +12,10 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiCapabilities, ApiResource, Scope};
 use kube::runtime::wait::{await_condition, conditions};
-use kube::{Client, Config, Discovery};
+use kube::{Client, Discovery};
 use tokio::sync::OnceCell;
 
 pub mod node;
@@ -64,11 +63,7 @@ pub async fn client() -> Client {
 }
 
 pub async fn client_for(kubeconfig: &Path) -> Client {
-    let kc = Kubeconfig::read_from(kubeconfig).unwrap();
-    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    Client::try_from(config).unwrap()
+    wxgate_crds::client::client(Some(kubeconfig)).await.unwrap()
 }
 
 static CRDS: OnceCell<()> = OnceCell::const_new();

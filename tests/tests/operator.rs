@@ -365,6 +365,39 @@ async fn key_rings_are_created_rotated_in_stages_and_user_rings_left_alone() {
     assert_eq!(active, second);
     assert!(kids.contains(&first), "the old key stays verify-only");
 
+    // A managed ring that can no longer be read is reported and left alone (its keys may still
+    // verify credentials); deleting it makes a new one.
+    let broken = serde_json::json!({ "stringData": { "active": "not-a-kid" } });
+    secrets
+        .patch(
+            "mp-login-credential-keys",
+            &PatchParams::default(),
+            &Patch::Merge(&broken),
+        )
+        .await
+        .unwrap();
+    wait_plugin_ready(&ns, "False", "CredentialKeysInvalid").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (active, kept) = ring(secrets.get("mp-login-credential-keys").await.unwrap());
+    assert_eq!(
+        active, "not-a-kid",
+        "the operator did not overwrite the ring"
+    );
+    assert!(kept.contains(&second), "{kept:?}");
+    secrets
+        .delete("mp-login-credential-keys", &DeleteParams::default())
+        .await
+        .unwrap();
+    let (fresh, kids) = eventually(Duration::from_secs(20), "a new key ring", || async {
+        let r = secrets.get_opt("mp-login-credential-keys").await.unwrap()?;
+        let r = ring(r);
+        (r.0 != "not-a-kid").then_some(r)
+    })
+    .await;
+    assert_eq!(kids, vec![fresh.clone()]);
+    assert!(fresh != first && fresh != second);
+    wait_plugin_ready(&ns, "True", "Resolved").await;
+
     // A ring the user made (before the plugin, as the README says) is never touched.
     let own = "apiVersion: v1\nkind: Secret\nmetadata: { name: mine-credential-keys }\ndata: { active: MDEwMjAzMDQ=, \"01020304\": AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8= }\n---\napiVersion: wxgate.dev/v1alpha1\nkind: GatewayPlugin\nmetadata: { name: mine }\nspec: { type: WeChatMpLogin, wechatMpLogin: { appId: wx0123456789abcdef, credentialsSecretRef: { name: shop-wechat }, session: { keyRotationDays: 1 } } }\n";
     apply(&ns, own).await;

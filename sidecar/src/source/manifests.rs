@@ -5,9 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use wxgate_crds::keys::key_ring_secret_name;
+use wxgate_crds::keys::{KeyRing, key_ring_secret_name};
 use wxgate_crds::manifests::{self, Objects};
 use wxgate_crds::plugin::PluginType;
 use wxgate_crds::render::{self, ServiceRef};
@@ -138,28 +137,13 @@ impl EphemeralKeys {
                     plugin = %format!("{ns}/{name}"),
                     "no Secret {ring_name}: using a key generated for this process; credentials will not survive a restart"
                 );
-                generated_ring(&ns, &ring_name)
+                let mut secret = Secret::default();
+                secret.metadata.name = Some(ring_name.clone());
+                secret.metadata.namespace = Some(ns.clone());
+                secret.data = Some(KeyRing::generate().to_secret_data());
+                secret
             });
             objects.secrets.push(secret.clone());
         }
     }
-}
-
-fn generated_ring(namespace: &str, name: &str) -> Secret {
-    let mut kid = [0u8; 4];
-    let mut key = [0u8; 32];
-    rand::fill(&mut kid);
-    rand::fill(&mut key);
-    let kid = hex::encode(kid);
-    let mut secret = Secret::default();
-    secret.metadata.name = Some(name.to_owned());
-    secret.metadata.namespace = Some(namespace.to_owned());
-    secret.data = Some(
-        [
-            ("active".to_owned(), ByteString(kid.clone().into_bytes())),
-            (kid, ByteString(key.to_vec())),
-        ]
-        .into(),
-    );
-    secret
 }

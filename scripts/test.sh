@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: every check CI runs, on a fresh machine too.
-#   format, lints (warnings are errors), the dependency policy (scripts/deny.sh), fuzzing
+#   format, lints (warnings are errors), the workspace-hack crate (scripts/workspace-hack.sh),
+#   the dependency policy (scripts/deny.sh), fuzzing
 #   (scripts/fuzz.sh), the real kube-apiserver harness, then every test of the
 #   workspace (the e2e tests run against that API server), then a real node
 #   (tests/kube-node/start.sh: containerd, kubelet, kube-proxy, wxgate's images) and the tests
@@ -20,6 +21,9 @@ cargo fmt --manifest-path fuzz/Cargo.toml --all --check
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "one feature set per dependency for every cargo selection (scripts/workspace-hack.sh)"
+bash scripts/workspace-hack.sh
 
 step "dependency policy: licenses, bans, sources (scripts/deny.sh, deny.toml)"
 bash scripts/deny.sh

@@ -25,15 +25,16 @@ pub struct Context {
     pub written: Written,
     pub schedule: Schedule,
     pub metrics: Arc<Metrics>,
-    /// The condition statuses this process last wrote per object (by kind, namespace, name and
-    /// uid). The reconcile after a status write often still reads the object from before it
-    /// (the watch has not delivered the write yet): Events are decided against what was
-    /// written, so each transition is recorded once.
-    pub announced: Announced,
+    /// The status this process last wrote per object (by kind, namespace, name and uid), with
+    /// the resourceVersion the object had before. A reconcile soon after a status write often
+    /// still reads the object from before it (the watch has not delivered the write yet): while
+    /// the store shows that resourceVersion, what was written is what is there, so the same
+    /// conditions are not written again and each transition is one Event.
+    pub statuses: Statuses,
 }
 
-/// See [`Context::announced`].
-pub type Announced = Mutex<HashMap<String, Vec<(String, String)>>>;
+/// See [`Context::statuses`].
+pub type Statuses = Mutex<HashMap<String, (Option<String>, wxgate_crds::conditions::Status)>>;
 
 /// The operator's rendered objects (ConfigMap, Secret, Role and RoleBinding of each Service),
 /// metadata only, kept by watches of the operator's label; and per object the content this
@@ -98,8 +99,8 @@ pub fn content_hash(value: &serde_json::Value) -> u64 {
     h.finish()
 }
 
-/// The key of an object in [`Context::announced`]: kind, namespace, name and uid.
-fn announce_key<K: kube::Resource<DynamicType = ()>>(obj: &K) -> String {
+/// The key of an object in [`Context::statuses`]: kind, namespace, name and uid.
+pub fn status_key<K: kube::Resource<DynamicType = ()>>(obj: &K) -> String {
     let meta = obj.meta();
     format!(
         "{}/{}/{}/{}",
@@ -141,32 +142,15 @@ impl Context {
         K: kube::Resource<DynamicType = ()>,
     {
         use kube::runtime::events::{Event, EventType};
-        let key = announce_key(obj);
-        let statuses =
-            |conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]| {
-                conditions
-                    .iter()
-                    .map(|c| (c.type_.clone(), c.status.clone()))
-                    .collect::<Vec<_>>()
-            };
-        let previous = {
-            let mut announced = self.announced.lock().unwrap_or_else(|e| e.into_inner());
-            let previous = announced
-                .get(&key)
-                .cloned()
-                .unwrap_or_else(|| statuses(before));
-            announced.insert(key, statuses(after));
-            previous
-        };
         // Conditions that flipped together for one reason (a missing plugin makes ResolvedRefs
         // and Programmed False) are one Event: the API server keys Events by reason, so two
         // would show as one Event seen twice.
         let mut grouped: Vec<(bool, &str, Vec<String>, &str)> = Vec::new();
         for c in after {
-            let old = previous
+            let old = before
                 .iter()
-                .find(|(t, _)| *t == c.type_)
-                .map(|(_, s)| s.as_str());
+                .find(|b| b.type_ == c.type_)
+                .map(|b| b.status.as_str());
             if old == Some(c.status.as_str()) {
                 continue;
             }
@@ -230,13 +214,13 @@ impl Context {
         Duration::from_secs(5)
     }
 
-    /// Forgets the announced conditions of objects no longer in the stores.
-    pub fn prune_announced(&self) {
+    /// Forgets the statuses written to objects no longer in the stores.
+    pub fn prune_statuses(&self) {
         let live: std::collections::HashSet<String> = (self.plugins.state().iter())
-            .map(|p| announce_key(&**p))
-            .chain(self.bindings.state().iter().map(|b| announce_key(&**b)))
+            .map(|p| status_key(&**p))
+            .chain(self.bindings.state().iter().map(|b| status_key(&**b)))
             .collect();
-        self.announced
+        self.statuses
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|key, _| live.contains(key));

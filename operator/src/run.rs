@@ -220,7 +220,7 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
             propagation_secs: args.key_propagation_seconds.max(0),
         },
         metrics: Arc::clone(&metrics),
-        announced: Default::default(),
+        statuses: Default::default(),
     });
 
     let p = plugins.clone();
@@ -316,13 +316,13 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
         stopped,
         move |s| service::reconcile(s, Arc::clone(&c2)),
     );
-    // Conditions announced for objects since deleted are forgotten now and then.
+    // Statuses written to objects since deleted are forgotten now and then.
     let c3 = Arc::clone(&ctx);
     let prune = async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(300));
         loop {
             every.tick().await;
-            c3.prune_announced();
+            c3.prune_statuses();
         }
     };
     let run = async move {

@@ -306,7 +306,7 @@ mod tests {
                 propagation_secs: 600,
             },
             metrics: Arc::new(Metrics::default()),
-            announced: Default::default(),
+            statuses: Default::default(),
         }
     }
 

@@ -97,10 +97,21 @@ where
         + serde::de::DeserializeOwned
         + std::fmt::Debug,
 {
+    let meta = obj.meta();
+    let key = crate::context::status_key(obj);
+    // What is there now: what this process wrote, while the store still shows the object from
+    // before that write; else what the store shows.
+    let written = {
+        let statuses = ctx.statuses.lock().unwrap_or_else(|e| e.into_inner());
+        statuses
+            .get(&key)
+            .filter(|(before, _)| *before == meta.resource_version)
+            .map(|(_, status)| status.clone())
+    };
+    let existing = written.as_ref().or(existing);
     let before = existing
         .map(|s| s.conditions.as_slice())
         .unwrap_or_default();
-    let meta = obj.meta();
     let Some(conditions) = merge(
         before,
         wanted,
@@ -125,6 +136,14 @@ where
     .await?;
     ctx.metrics.wrote(&format!("{}/status", K::kind(&())));
     ctx.record_transitions(obj, before, &conditions).await;
+    let status = wxgate_crds::conditions::Status {
+        observed_generation: meta.generation,
+        conditions,
+    };
+    ctx.statuses
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, (meta.resource_version.clone(), status));
     Ok(())
 }
 

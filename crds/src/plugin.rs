@@ -548,14 +548,3 @@ pub const IDENTITY_HEADERS: [&str; 4] = [
     "X-WX-APPID",
     "X-WX-SESSION-KEY",
 ];
-
-impl ForwardSpec {
-    /// Every parameter name this plugin forwards to the app (and therefore strips from
-    /// incoming requests).
-    pub fn identity_names(&self) -> Vec<&str> {
-        match self.format {
-            ForwardFormat::Headers => IDENTITY_HEADERS.to_vec(),
-            ForwardFormat::Json => vec![self.name.as_str()],
-        }
-    }
-}

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
-use wxgate_crds::plugin::{IDENTITY_HEADERS, PluginType, TagPlugin};
+use wxgate_crds::render::contract::{IDENTITY_HEADERS, PluginType, TagPlugin};
 use wxgate_crds::render::{LoginConfig, RenderedConfig, RenderedPlugin, RenderedSecret};
 use wxgate_crds::secret::SecretString;
 use wxgate_crds::validate::{has_param_prefix, same_param};
@@ -39,7 +39,7 @@ impl LoginPlugin {
 /// A route, pointing at its plugin among those of its type.
 #[derive(Debug)]
 struct Route {
-    api: Option<wxgate_crds::binding::ApiMatch>,
+    api: Option<wxgate_crds::render::contract::ApiMatch>,
     plugin: usize,
 }
 
@@ -161,7 +161,7 @@ impl Active {
         &self,
         path: &str,
         method: &http::Method,
-    ) -> Option<(&TagPlugin, Option<&wxgate_crds::binding::ApiMatch>)> {
+    ) -> Option<(&TagPlugin, Option<&wxgate_crds::render::contract::ApiMatch>)> {
         first(&self.tag_routes, path, method).map(|r| (&self.tag_plugins[r.plugin], r.api.as_ref()))
     }
 

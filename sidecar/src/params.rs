@@ -15,9 +15,9 @@ pub enum Location {
     Cookie,
 }
 
-impl From<wxgate_crds::plugin::AcceptIn> for Location {
-    fn from(l: wxgate_crds::plugin::AcceptIn) -> Self {
-        use wxgate_crds::plugin::AcceptIn;
+impl From<wxgate_crds::render::contract::AcceptIn> for Location {
+    fn from(l: wxgate_crds::render::contract::AcceptIn) -> Self {
+        use wxgate_crds::render::contract::AcceptIn;
         match l {
             AcceptIn::Header => Location::Header,
             AcceptIn::Query => Location::Query,
@@ -28,8 +28,8 @@ impl From<wxgate_crds::plugin::AcceptIn> for Location {
 
 impl Location {
     /// The location of a code, `None` for a body field.
-    pub fn of_code(l: wxgate_crds::plugin::CodeIn) -> Option<Self> {
-        use wxgate_crds::plugin::CodeIn;
+    pub fn of_code(l: wxgate_crds::render::contract::CodeIn) -> Option<Self> {
+        use wxgate_crds::render::contract::CodeIn;
         match l {
             CodeIn::Header => Some(Location::Header),
             CodeIn::Query => Some(Location::Query),

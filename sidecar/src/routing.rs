@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use wxgate_crds::binding::{ApiMatch, PathMatch};
+use wxgate_crds::render::contract::{ApiMatch, PathMatch};
 
 /// The path used for matching, or `None` when the sidecar refuses to interpret it.
 pub fn normalize(path: &str) -> Option<Cow<'_, str>> {
@@ -131,7 +131,7 @@ pub fn template_params<'p>(pattern: &'p str, path: &'p str) -> Option<Vec<(&'p s
 
 #[cfg(test)]
 mod tests {
-    use wxgate_crds::binding::Method;
+    use wxgate_crds::render::contract::Method;
 
     use super::*;
 

@@ -68,13 +68,13 @@ pub const MAX_TAGS: usize = 16;
 /// The WeChat default tags of a request: identity fields from the verified identity, profile
 /// fields from what the credential (or this login) carries.
 pub fn wechat_tags(
-    config: &wxgate_crds::plugin::WeChatTags,
+    config: &wxgate_crds::render::contract::WeChatTags,
     openid: &str,
     unionid: Option<&str>,
     appid: &str,
     profile: Option<&std::collections::BTreeMap<String, String>>,
 ) -> Vec<(String, String)> {
-    use wxgate_crds::plugin::WeChatTagField as F;
+    use wxgate_crds::render::contract::WeChatTagField as F;
     config
         .fields
         .iter()
@@ -94,7 +94,7 @@ pub fn wechat_tags(
 /// The profile fields a plugin wants, from WeChat's profile JSON, by tag name (values as
 /// text: numbers such as gender become "1").
 pub fn profile_tags(
-    config: &wxgate_crds::plugin::WeChatTags,
+    config: &wxgate_crds::render::contract::WeChatTags,
     fields: &serde_json::Map<String, serde_json::Value>,
 ) -> std::collections::BTreeMap<String, String> {
     config
@@ -165,13 +165,13 @@ pub struct Extracted {
 /// Reads every rule of a Tag plugin from a request: `path` from the `{name}` segments of the
 /// Template API that matched, `query`, `header`, `cookie` (a parameter present twice is skipped).
 pub fn extract(
-    plugin: &wxgate_crds::plugin::TagPlugin,
-    api: Option<&wxgate_crds::binding::ApiMatch>,
+    plugin: &wxgate_crds::render::contract::TagPlugin,
+    api: Option<&wxgate_crds::render::contract::ApiMatch>,
     path: &str,
     parts: &http::request::Parts,
 ) -> Extracted {
-    use wxgate_crds::binding::PathMatch;
-    use wxgate_crds::plugin::TagIn;
+    use wxgate_crds::render::contract::PathMatch;
+    use wxgate_crds::render::contract::TagIn;
     let path_params = api
         .filter(|a| a.match_type == PathMatch::Template)
         .and_then(|a| crate::routing::template_params(&a.path, path))
@@ -262,8 +262,10 @@ mod tests {
         b.body(()).unwrap().into_parts().0
     }
 
-    fn plugin(yaml: &str) -> wxgate_crds::plugin::TagPlugin {
-        serde_saphyr::from_str(yaml).unwrap()
+    /// A Tag plugin as the CRD states it, converted as `render` does.
+    fn plugin(yaml: &str) -> wxgate_crds::render::contract::TagPlugin {
+        let spec: wxgate_crds::plugin::TagPlugin = serde_saphyr::from_str(yaml).unwrap();
+        (&spec).into()
     }
 
     #[test]
@@ -271,7 +273,7 @@ mod tests {
         let p = plugin(
             "rules:\n- { from: { in: path, name: id }, tag: uid }\n- { from: { in: query, name: q }, tag: q }\n- { from: { in: header, name: x-h }, tag: h }\n- { from: { in: cookie, name: c }, tag: c, traceId: true }\n- { from: { in: query, name: twice }, tag: twice }\n",
         );
-        let api: wxgate_crds::binding::ApiMatch =
+        let api: wxgate_crds::render::contract::ApiMatch =
             serde_json::from_value(serde_json::json!({"path": "/u/{id}", "match": "Template"}))
                 .unwrap();
         let req = parts(
@@ -290,7 +292,7 @@ mod tests {
         );
         assert_eq!(got.trace_value.as_deref(), Some("C"));
         // Without a Template API there are no path parameters.
-        let prefix: wxgate_crds::binding::ApiMatch =
+        let prefix: wxgate_crds::render::contract::ApiMatch =
             serde_json::from_value(serde_json::json!({"path": "/u", "match": "Prefix"})).unwrap();
         assert!(
             extract(&p, Some(&prefix), "/u/9", &req)

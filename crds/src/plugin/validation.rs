@@ -109,7 +109,8 @@ impl WeChatMpLogin {
 
         // The sidecar strips identity parameters from every request: a code or credential
         // sharing a name with one would be deleted before it is read.
-        let identity = self.forward.identity_names();
+        let forward = crate::render::contract::ForwardSpec::from(&self.forward);
+        let identity = forward.identity_names();
         for (field, name) in [("code", &self.code.name), ("session", &self.session.name)] {
             if identity.iter().any(|id| validate::same_param(id, name)) {
                 errors.push(at.field(field).error(

@@ -1,16 +1,17 @@
 //! The operator→sidecar contract: what the operator writes into ConfigMap `wxgate-<service>`
 //! (non-secret) and Secret `wxgate-<service>` (APPIDs, APPSECRETs, credential keys), and what
-//! the sidecar reads. Serde only, versioned by [`FORMAT`].
+//! the sidecar reads. Serde only, versioned by [`FORMAT`]; the plugin settings are the
+//! contract's own types ([`super::contract`]), converted from the CRD specs by `render`.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::binding::ApiMatch;
 use crate::keys::KeyRing;
-use crate::plugin::{
-    CodeParam, ForwardSpec, MAX_TAGS, PluginType, SessionSpec, TagPlugin, WeChatTags,
+use crate::plugin::MAX_TAGS;
+use crate::render::contract::{
+    ApiMatch, CodeParam, ForwardSpec, PluginType, SessionSpec, TagPlugin, WeChatTags,
 };
 use crate::secret::SecretString;
 

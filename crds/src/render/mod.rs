@@ -5,6 +5,7 @@
 //! the sidecar keeps its last good one rather than leaving a route unprotected.
 
 pub mod config;
+pub mod contract;
 mod routes;
 mod secrets;
 
@@ -120,7 +121,7 @@ pub fn render(service: &ServiceRef, inputs: Inputs<'_>) -> Result<Rendered, Vec<
                 binding: binding_key.clone(),
                 plugin: plugin_key.clone(),
                 plugin_type,
-                api: Some(routes::normalize(api.clone())),
+                api: Some(routes::normalize(api.into())),
             })),
         }
     }
@@ -193,7 +194,7 @@ pub fn render_plugin(
         ));
     }
     if let Some(tag) = &plugin.spec.tag {
-        return Ok((RenderedPlugin::Tag(tag.clone()), None));
+        return Ok((RenderedPlugin::Tag(tag.into()), None));
     }
     let Some(login) = &plugin.spec.wechat_mp_login else {
         return Err(vec![Problem::new(
@@ -219,11 +220,11 @@ pub fn render_plugin(
             .collect::<Vec<_>>()
     })?;
     let config = LoginConfig {
-        code: login.code.clone(),
+        code: (&login.code).into(),
         login_paths: login.login.as_ref().map(|l| l.paths.clone()),
-        session: login.session.clone(),
-        forward: login.forward.clone(),
-        tags: login.tags.clone(),
+        session: (&login.session).into(),
+        forward: (&login.forward).into(),
+        tags: login.tags.as_ref().map(Into::into),
     };
     Ok((
         RenderedPlugin::WeChatMpLogin(Box::new(config)),

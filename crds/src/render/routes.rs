@@ -13,9 +13,8 @@
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
-use crate::binding::{ApiMatch, PathMatch};
-use crate::plugin::PluginType;
 use crate::render::config::Route;
+use crate::render::contract::{ApiMatch, PathMatch, PluginType};
 
 /// The sort key of a route: smaller sorts first and wins.
 fn precedence(route: &Route) -> impl Ord + '_ {

@@ -3,7 +3,7 @@
 use http::HeaderValue;
 use http::header::HeaderName;
 use http::request::Parts;
-use wxgate_crds::plugin::{ForwardFormat, ForwardIn};
+use wxgate_crds::render::contract::{ForwardFormat, ForwardIn};
 
 use crate::active::LoginPlugin;
 use crate::params;

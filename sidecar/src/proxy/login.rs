@@ -124,7 +124,7 @@ pub(super) async fn handle(
 /// `encryptedData` + `iv`; none present: none. Present but not vouched for: refused.
 fn profile(
     parts: &Parts,
-    config: &wxgate_crds::plugin::WeChatTags,
+    config: &wxgate_crds::render::contract::WeChatTags,
     session_key: &wxgate_crds::secret::SecretString,
     app_id: &str,
 ) -> Result<Option<std::collections::BTreeMap<String, String>>, ErrorCode> {
@@ -132,16 +132,18 @@ fn profile(
     if !config.fields.iter().any(|f| f.profile_key().is_some()) {
         return Ok(None);
     }
-    let read = |p: &wxgate_crds::plugin::ProfileParam| -> Option<String> {
+    let read = |p: &wxgate_crds::render::contract::ProfileParam| -> Option<String> {
         match p.location {
-            wxgate_crds::plugin::ProfileIn::Header => {
+            wxgate_crds::render::contract::ProfileIn::Header => {
                 let v = parts.headers.get(p.name.as_str())?;
                 String::from_utf8(v.as_bytes().to_vec()).ok()
             }
-            wxgate_crds::plugin::ProfileIn::Query => match params::query(&parts.uri, &p.name) {
-                Found::One(v) => Some(v.into_owned()),
-                _ => None,
-            },
+            wxgate_crds::render::contract::ProfileIn::Query => {
+                match params::query(&parts.uri, &p.name) {
+                    Found::One(v) => Some(v.into_owned()),
+                    _ => None,
+                }
+            }
         }
     };
     let p = &config.profile;

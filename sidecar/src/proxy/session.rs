@@ -5,7 +5,7 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, SET_CO
 use http::{HeaderMap, Response};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
-use wxgate_crds::plugin::ReturnIn;
+use wxgate_crds::render::contract::ReturnIn;
 
 use super::{RespBody, body};
 use crate::active::LoginPlugin;

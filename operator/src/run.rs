@@ -155,24 +155,31 @@ fn binding_mirror(client: &Client) -> Store<PluginBinding> {
     reader
 }
 
+/// Lists GatewayPlugins once: without the CRDs the operator stops at once with a plain sentence
+/// and the install hint, never the API server's raw Status.
+async fn require_crds(plugins: &Api<GatewayPlugin>) -> anyhow::Result<()> {
+    let Err(e) = plugins.list(&ListParams::default().limit(1)).await else {
+        return Ok(());
+    };
+    let why = match &e {
+        kube::Error::Api(s) if s.code == 404 => {
+            "the API server does not know GatewayPlugins (404)".to_owned()
+        }
+        kube::Error::Api(s) => format!(
+            "the API server answered {} {}: {}",
+            s.code, s.reason, s.message
+        ),
+        other => other.to_string(),
+    };
+    anyhow::bail!(
+        "cannot list GatewayPlugins: {why}. Are the wxgate CRDs installed? `helm install wxgate-crds charts/wxgate-crds`, or `cargo run -p wxgate-crds --bin crdgen -- --stdout | kubectl apply -f -`"
+    )
+}
+
 pub async fn start(args: Args) -> anyhow::Result<Running> {
     let client = wxgate_crds::client::client(args.kubeconfig.as_deref()).await?;
     let plugins_api: Api<GatewayPlugin> = Api::all(client.clone());
-    if let Err(e) = plugins_api.list(&ListParams::default().limit(1)).await {
-        let why = match &e {
-            kube::Error::Api(s) if s.code == 404 => {
-                "the API server does not know GatewayPlugins (404)".to_owned()
-            }
-            kube::Error::Api(s) => format!(
-                "the API server answered {} {}: {}",
-                s.code, s.reason, s.message
-            ),
-            other => other.to_string(),
-        };
-        anyhow::bail!(
-            "cannot list GatewayPlugins: {why}. Are the wxgate CRDs installed? `helm install wxgate-crds charts/wxgate-crds`, or `cargo run -p wxgate-crds --bin crdgen -- --stdout | kubectl apply -f -`"
-        );
-    }
+    require_crds(&plugins_api).await?;
     // Only the two controlled kinds are kept whole in memory. Everything else is watched as
     // metadata, in small pages.
     let all = watcher::Config::default().page_size(100);
@@ -404,4 +411,47 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
         admin_task,
         webhook_task,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use http::{Request, Response};
+    use kube::client::Body;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn missing_crds_are_one_plain_sentence_with_the_install_hint() {
+        let (mock, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let server = tokio::spawn(async move {
+            let (request, send) = handle.next_request().await.expect("a request");
+            assert!(
+                request
+                    .uri()
+                    .path()
+                    .ends_with("/apis/wxgate.dev/v1alpha1/gatewayplugins"),
+                "{}",
+                request.uri()
+            );
+            let status = serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                "message": "the server could not find the requested resource", "reason": "NotFound", "code": 404});
+            send.send_response(
+                Response::builder()
+                    .status(404)
+                    .body(Body::from(serde_json::to_vec(&status).expect("json")))
+                    .expect("response"),
+            );
+        });
+        let plugins: Api<GatewayPlugin> = Api::all(Client::new(mock, "default"));
+        let message = require_crds(&plugins)
+            .await
+            .expect_err("no CRDs")
+            .to_string();
+        server.await.expect("served");
+        assert_eq!(
+            message,
+            "cannot list GatewayPlugins: the API server does not know GatewayPlugins (404). Are the wxgate CRDs installed? `helm install wxgate-crds charts/wxgate-crds`, or `cargo run -p wxgate-crds --bin crdgen -- --stdout | kubectl apply -f -`"
+        );
+        assert!(!message.contains("Status {"), "{message}");
+    }
 }

@@ -1,8 +1,8 @@
 //! Stand-ins for what surrounds the sidecar, for tests and the quickstart. Neither is ever a
 //! default of the sidecar.
 //!
-//! - [`wechat`]: a WeChat code2Session **simulator** following `reference/wechat-api.md`,
-//!   with deterministic openids and scriptable errcodes and delays.
+//! - [`wechat`]: a WeChat code2Session and stable_token **simulator** following
+//!   `reference/wechat-api.md`, with deterministic openids and scriptable errcodes and delays.
 //! - [`app`]: an echo app that answers with what it received.
 
 pub mod app;

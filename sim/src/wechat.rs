@@ -1,4 +1,5 @@
-//! WeChat code2Session simulator: `GET /sns/jscode2session?appid=&secret=&js_code=&grant_type=`.
+//! WeChat simulator: code2Session (`GET /sns/jscode2session?appid=&secret=&js_code=&grant_type=`)
+//! and the AppID's access_token ([`stable_token`]).
 //!
 //! Behaviour (as `reference/wechat-api.md` describes the real service):
 //! - success usually has **no errcode** and comes as **`text/plain`**; codes starting with
@@ -14,7 +15,10 @@
 //!   `delayMS` (sleep MS milliseconds, then success), `garbage` (not JSON), `huge` (a 5 MB
 //!   body), `http500` (HTTP 500), `badopenid` (an openid with CR LF).
 
+mod stable_token;
+
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,7 +26,7 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use sha2::{Digest, Sha256};
@@ -35,6 +39,9 @@ struct Seen {
     total: u32,
     /// Every query received, as (name, value) pairs, for tests that check what was sent.
     queries: Vec<Vec<(String, String)>>,
+    tokens: stable_token::Tokens,
+    stable_token_calls: u32,
+    stable_token_forced: u32,
 }
 
 /// A simulator; clone it to keep a handle on its counters.
@@ -42,6 +49,8 @@ struct Seen {
 pub struct Simulator {
     apps: Arc<HashMap<String, String>>,
     seen: Arc<Mutex<Seen>>,
+    /// Seconds added to the system clock ([`Simulator::advance`]).
+    offset: Arc<AtomicI64>,
 }
 
 impl Simulator {
@@ -50,12 +59,31 @@ impl Simulator {
         Self {
             apps: Arc::new(apps),
             seen: Arc::default(),
+            offset: Arc::default(),
         }
+    }
+
+    /// Moves the simulator's clock forward (token expiry in tests).
+    pub fn advance(&self, by: Duration) {
+        let secs = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);
+        self.offset.fetch_add(secs, Ordering::Relaxed);
+    }
+
+    /// The simulator's clock, in Unix seconds.
+    fn now(&self) -> i64 {
+        let real = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        real.saturating_add(self.offset.load(Ordering::Relaxed))
     }
 
     pub fn router(&self) -> Router {
         Router::new()
             .route("/sns/jscode2session", get(code2session))
+            .route(
+                "/cgi-bin/stable_token",
+                post(stable_token::stable_token).get(stable_token::require_post),
+            )
             .route("/sim/calls", get(calls))
             .with_state(self.clone())
     }
@@ -111,6 +139,12 @@ fn errmsg(errcode: i64) -> &'static str {
         40013 => "invalid appid",
         40125 => "invalid appsecret",
         41002 => "appid missing",
+        41004 => "appsecret missing",
+        40002 => "invalid grant_type",
+        40164 => "invalid ip, not in whitelist",
+        43002 => "require POST method",
+        45009 => "reach max api daily quota limit",
+        47001 => "data format error",
         _ => "unknown error",
     }
 }

@@ -1,5 +1,5 @@
 //! WeChat simulator: code2Session (`GET /sns/jscode2session?appid=&secret=&js_code=&grant_type=`)
-//! and the AppID's access_token ([`stable_token`]).
+//! the AppID's access_token ([`stable_token`]) and the phone number ([`phone`]).
 //!
 //! Behaviour (as `reference/wechat-api.md` describes the real service):
 //! - success usually has **no errcode** and comes as **`text/plain`**; codes starting with
@@ -15,7 +15,10 @@
 //!   `delayMS` (sleep MS milliseconds, then success), `garbage` (not JSON), `huge` (a 5 MB
 //!   body), `http500` (HTTP 500), `badopenid` (an openid with CR LF).
 
+mod phone;
 mod stable_token;
+
+pub use phone::{OTHER_APPID, phone_number};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -42,6 +45,9 @@ struct Seen {
     tokens: stable_token::Tokens,
     stable_token_calls: u32,
     stable_token_forced: u32,
+    phone_calls: u32,
+    phone_paid: u32,
+    phone_codes: std::collections::HashSet<String>,
 }
 
 /// A simulator; clone it to keep a handle on its counters.
@@ -83,6 +89,10 @@ impl Simulator {
             .route(
                 "/cgi-bin/stable_token",
                 post(stable_token::stable_token).get(stable_token::require_post),
+            )
+            .route(
+                "/wxa/business/getuserphonenumber",
+                post(phone::getuserphonenumber).get(stable_token::require_post),
             )
             .route("/sim/calls", get(calls))
             .with_state(self.clone())
@@ -141,6 +151,9 @@ fn errmsg(errcode: i64) -> &'static str {
         41002 => "appid missing",
         41004 => "appsecret missing",
         40002 => "invalid grant_type",
+        40001 => "invalid credential, access_token is invalid or not latest",
+        42001 => "access_token expired",
+        41001 => "access_token missing",
         40164 => "invalid ip, not in whitelist",
         43002 => "require POST method",
         45009 => "reach max api daily quota limit",

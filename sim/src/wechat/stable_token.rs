@@ -68,11 +68,19 @@ impl AppTokens {
         issued
     }
 
-    fn is_valid(&self, token: &str, now: i64) -> bool {
+    pub(super) fn is_valid(&self, token: &str, now: i64) -> bool {
         [&self.current, &self.previous]
             .into_iter()
             .flatten()
             .any(|i| i.token == token && now < i.expires_at)
+    }
+
+    /// Whether `token` was issued here, not invalidated, and is past its expiry.
+    pub(super) fn has_expired(&self, token: &str, now: i64) -> bool {
+        [&self.current, &self.previous]
+            .into_iter()
+            .flatten()
+            .any(|i| i.token == token && now >= i.expires_at)
     }
 }
 
@@ -93,6 +101,7 @@ impl Simulator {
     }
 }
 
+/// 43002 for any method but POST (the JSON-only APIs).
 pub(super) async fn require_post() -> Response {
     error(43002)
 }

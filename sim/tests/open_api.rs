@@ -1,4 +1,5 @@
-//! The simulator's stable_token, over real HTTP on loopback, against reference/wechat-api.md 2.6.
+//! The simulator's stable_token and getuserphonenumber, over real HTTP on loopback, against
+//! reference/wechat-api.md 2.6 and 2.5.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
@@ -12,6 +13,7 @@ const APP: &str = "wx0123456789abcdef";
 
 struct Sim {
     sim: Simulator,
+    base: String,
     url: String,
     http: reqwest::Client,
 }
@@ -23,6 +25,7 @@ async fn sim() -> Sim {
         .unwrap();
     Sim {
         sim,
+        base: format!("http://{addr}"),
         url: format!("http://{addr}/cgi-bin/stable_token"),
         http: reqwest::Client::new(),
     }
@@ -34,6 +37,20 @@ impl Sim {
             .http
             .post(&self.url)
             .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        serde_json::from_slice(&answer.bytes().await.unwrap()).unwrap()
+    }
+
+    async fn phone(&self, token: &str, body: Value) -> Value {
+        let answer = self
+            .http
+            .post(format!(
+                "{}/wxa/business/getuserphonenumber?access_token={token}",
+                self.base
+            ))
             .body(body.to_string())
             .send()
             .await
@@ -142,4 +159,64 @@ async fn bad_requests_get_wechats_errcodes() {
         assert_eq!(answer["errcode"], errcode, "{body}");
         assert!(answer["errmsg"].is_string(), "{answer}");
     }
+}
+
+#[tokio::test]
+async fn a_phone_code_gives_its_users_number_once_and_each_answer_is_paid() {
+    let s = sim().await;
+    let t = token(&s.token(false).await);
+    let alice = wxgate_sim::wechat::openid(APP, "alice_1");
+    let answer = s
+        .phone(&t, json!({"code": "13800138000_p1", "openid": wxgate_sim::wechat::openid(APP, "13800138000_x")}))
+        .await;
+    assert_eq!(answer["errcode"], 0, "{answer}");
+    let info = &answer["phone_info"];
+    assert_eq!(info["purePhoneNumber"], "13800138000");
+    assert_eq!(info["phoneNumber"], "13800138000");
+    assert_eq!(info["countryCode"], "86");
+    assert_eq!(info["watermark"]["appid"], APP);
+    assert!(info["watermark"]["timestamp"].is_i64());
+    assert_eq!(
+        s.phone(&t, json!({"code": "13800138000_p1"})).await["errcode"],
+        40029,
+        "single use"
+    );
+    assert_eq!(
+        s.phone(&t, json!({"code": "bob_p1", "openid": alice})).await["errcode"],
+        40029,
+        "another user's code"
+    );
+    let named = s.phone(&t, json!({"code": "alice_p2", "openid": alice})).await;
+    assert_eq!(
+        named["phone_info"]["purePhoneNumber"],
+        wxgate_sim::wechat::phone_number("alice_p2")
+    );
+    let other = s.phone(&t, json!({"code": "otherapp-alice_p3"})).await;
+    assert_eq!(
+        other["phone_info"]["watermark"]["appid"],
+        wxgate_sim::wechat::OTHER_APPID
+    );
+    assert_eq!(s.phone(&t, json!({"code": "err40029-x"})).await["errcode"], 40029);
+    assert_eq!(s.phone(&t, json!({"code": "errm1-x"})).await["errcode"], -1);
+    assert_eq!(s.sim.phone_calls(), (7, 3));
+}
+
+#[tokio::test]
+async fn the_phone_number_needs_a_valid_access_token() {
+    let s = sim().await;
+    let code = json!({"code": "alice_p1"});
+    assert_eq!(s.phone("", code.clone()).await["errcode"], 41001);
+    assert_eq!(s.phone("made-up", code.clone()).await["errcode"], 40001);
+    let old = token(&s.token(false).await);
+    s.sim.advance(Duration::from_secs(7200));
+    assert_eq!(s.phone(&old, code.clone()).await["errcode"], 42001);
+    let current = token(&s.token(false).await);
+    let forced = token(&s.token(true).await);
+    assert_eq!(
+        s.phone(&current, code.clone()).await["errcode"],
+        40001,
+        "invalidated by a forced refresh"
+    );
+    assert_eq!(s.phone(&forced, code).await["errcode"], 0);
+    assert_eq!(s.sim.phone_calls(), (5, 1));
 }

@@ -69,6 +69,11 @@ pub struct Args {
         default_value_t = 10000
     )]
     pub wechat_breaker_cooldown_ms: u64,
+    /// Forced access_token refreshes this sidecar may make per AppID in 24 hours, after WeChat
+    /// rejected a token. WeChat allows 20 a day for the AppID, shared by every caller: with
+    /// several replicas, give each its share.
+    #[arg(long, env = "WXGATE_TOKEN_FORCE_REFRESH_PER_DAY", default_value_t = 20)]
+    pub token_force_refresh_per_day: usize,
     /// Deadline to connect to the app, in milliseconds.
     #[arg(
         long,

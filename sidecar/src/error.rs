@@ -36,6 +36,13 @@ pub enum ErrorCode {
     /// Profile data on a login that WeChat does not vouch for (bad signature, undecryptable,
     /// another app's watermark).
     ProfileInvalid,
+    /// The AppID's access_token could not be had from WeChat (unreachable, -1, quota, a
+    /// rejected token with no forced refresh allowed now).
+    WxTokenUnavailable,
+    /// A phone-number request without a usable phone code.
+    BadPhoneRequest,
+    /// WeChat refused the phone code: invalid, expired, used, or another user's.
+    WxPhoneCodeInvalid,
 }
 
 impl ErrorCode {
@@ -60,14 +67,19 @@ impl ErrorCode {
             ErrorCode::RequestTooLarge => "REQUEST_TOO_LARGE",
             ErrorCode::HeadersTooLarge => "HEADERS_TOO_LARGE",
             ErrorCode::ProfileInvalid => "WX_PROFILE_INVALID",
+            ErrorCode::WxTokenUnavailable => "WX_TOKEN_UNAVAILABLE",
+            ErrorCode::BadPhoneRequest => "BAD_PHONE_REQUEST",
+            ErrorCode::WxPhoneCodeInvalid => "WX_PHONE_CODE_INVALID",
         }
     }
 
     pub fn status(self) -> StatusCode {
         match self {
-            ErrorCode::BadLoginRequest | ErrorCode::BadRequest | ErrorCode::ProfileInvalid => {
-                StatusCode::BAD_REQUEST
-            }
+            ErrorCode::BadLoginRequest
+            | ErrorCode::BadRequest
+            | ErrorCode::ProfileInvalid
+            | ErrorCode::BadPhoneRequest
+            | ErrorCode::WxPhoneCodeInvalid => StatusCode::BAD_REQUEST,
             ErrorCode::WxCodeInvalid
             | ErrorCode::WxCodeUsed
             | ErrorCode::LoginRequired
@@ -75,7 +87,9 @@ impl ErrorCode {
             | ErrorCode::LoginExpired => StatusCode::UNAUTHORIZED,
             ErrorCode::WxUserBlocked => StatusCode::FORBIDDEN,
             ErrorCode::WxRateLimited => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::WxUnavailable | ErrorCode::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::WxUnavailable | ErrorCode::NotReady | ErrorCode::WxTokenUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ErrorCode::WxTimeout | ErrorCode::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorCode::WxBadResponse | ErrorCode::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             ErrorCode::WxConfigError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -105,6 +119,7 @@ impl ErrorCode {
             self,
             ErrorCode::WxRateLimited
                 | ErrorCode::WxUnavailable
+                | ErrorCode::WxTokenUnavailable
                 | ErrorCode::UpstreamUnavailable
                 | ErrorCode::UpstreamTimeout
                 | ErrorCode::NotReady
@@ -115,7 +130,7 @@ impl ErrorCode {
     pub fn retry_after(self) -> Option<u32> {
         match self {
             ErrorCode::WxRateLimited => Some(60),
-            ErrorCode::WxUnavailable => Some(5),
+            ErrorCode::WxUnavailable | ErrorCode::WxTokenUnavailable => Some(5),
             ErrorCode::NotReady => Some(1),
             _ => None,
         }
@@ -144,11 +159,18 @@ impl ErrorCode {
             ErrorCode::ProfileInvalid => {
                 "the profile data is not vouched for by WeChat; call wx.login() again"
             }
+            ErrorCode::WxTokenUnavailable => {
+                "WeChat gave no access token for the mini program; retry later"
+            }
+            ErrorCode::BadPhoneRequest => "the request carries no usable phone code",
+            ErrorCode::WxPhoneCodeInvalid => {
+                "WeChat rejected the phone code; ask the user to authorize the phone number again"
+            }
         }
     }
 
     /// Every code, for tests and metrics.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::BadLoginRequest,
         ErrorCode::WxCodeInvalid,
         ErrorCode::WxCodeUsed,
@@ -168,6 +190,9 @@ impl ErrorCode {
         ErrorCode::RequestTooLarge,
         ErrorCode::HeadersTooLarge,
         ErrorCode::ProfileInvalid,
+        ErrorCode::WxTokenUnavailable,
+        ErrorCode::BadPhoneRequest,
+        ErrorCode::WxPhoneCodeInvalid,
     ];
 
     /// The answer, as a full response.
@@ -237,6 +262,9 @@ mod tests {
             (UpstreamUnavailable, 502),
             (UpstreamTimeout, 504),
             (NotReady, 503),
+            (WxTokenUnavailable, 503),
+            (BadPhoneRequest, 400),
+            (WxPhoneCodeInvalid, 400),
         ];
         for (code, status) in table {
             assert_eq!(code.status().as_u16(), status, "{code}");

@@ -1,11 +1,13 @@
 //! What the sidecar remembers of exchanges of single-use codes with WeChat (code2Session's
-//! `js_code`, keyed by plugin, appid and code): the calls in flight, which later requests with
+//! `js_code`, keyed by plugin, appid and code; a phone code, keyed also by openid): the calls in flight, which later requests with
 //! the same code wait for, and for a while the outcomes `T` that spent their code, so a double
 //! submit gets the same answer instead of WeChat's "code used". Bounded by count and by the
 //! code's lifetime; the oldest is forgotten first, and forgetting is safe: WeChat itself refuses
 //! a spent code.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -100,6 +102,66 @@ impl<T: Clone> Flights<T> {
             }
         }
     }
+}
+
+/// Runs the exchange of `key` once. A caller that finds it in flight waits for it, one that
+/// finds it done gets its outcome; otherwise `start` gives the call (or an answer to return at
+/// once, remembered nowhere), which runs in its own task: a client that goes away must not
+/// cancel it, or a second caller would spend the single-use code again. `spent` tells which
+/// outcomes are remembered for the code's lifetime; `lost` is the answer if the task dies.
+pub async fn once<T, F>(
+    flights: &Arc<Mutex<Flights<T>>>,
+    key: Key,
+    start: impl FnOnce() -> Result<F, T>,
+    spent: fn(&T) -> bool,
+    lost: T,
+) -> T
+where
+    T: Clone + Send + Sync + 'static,
+    F: Future<Output = T> + Send + 'static,
+{
+    let mut waiting = {
+        let mut known = flights.lock().unwrap_or_else(|e| e.into_inner());
+        match known.get(&key, Instant::now()) {
+            Some(Known::Done(outcome)) => return outcome.clone(),
+            Some(Known::InFlight(waiting)) => waiting.clone(),
+            None => {
+                let call = match start() {
+                    Ok(call) => call,
+                    Err(answer) => return answer,
+                };
+                let started = Instant::now();
+                let tx = known.start(key, started);
+                let waiting = tx.subscribe();
+                let flights = Arc::clone(flights);
+                tokio::spawn(async move {
+                    let outcome = call.await;
+                    let spent = spent(&outcome);
+                    flights
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .finish(&key, started, &outcome, spent);
+                    let _ = tx.send(Some(outcome));
+                });
+                waiting
+            }
+        }
+    };
+    match waiting.wait_for(Option::is_some).await {
+        Ok(done) => done.clone().unwrap_or(lost),
+        Err(_) => lost,
+    }
+}
+
+/// The key of a code: its parts, each length-prefixed, hashed.
+pub fn key(parts: &[&str]) -> Key {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in parts {
+        h.update((part.len() as u32).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize().into()
 }
 
 #[cfg(test)]

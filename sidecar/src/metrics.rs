@@ -1,5 +1,5 @@
-//! Prometheus metrics, served on the admin port. Labels hold only fixed words, error codes and
-//! errcodes: never an openid, a code, a credential or a secret.
+//! Prometheus metrics, served on the admin port. Labels hold only fixed words, error codes,
+//! errcodes and configured AppIDs: never an openid, a code, a credential or a secret.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -45,6 +45,9 @@ pub struct Metrics {
     code2session_calls: Family<Counter>,
     code2session_duration: Histogram,
     code2session_shed: Counter,
+    wechat_api_calls: Family<Counter>,
+    token_forced: Family<Counter>,
+    token_force_budget: Family<Gauge>,
     verifications: Family<Counter>,
     reloads: Family<Counter>,
     config_info: Family<Gauge>,
@@ -108,6 +111,24 @@ impl Default for Metrics {
             "Logins refused at once, without calling WeChat: the limit of code2Session calls in flight was reached, or the circuit breaker was open",
             code2session_shed.clone(),
         );
+        let wechat_api_calls = Family::<Counter>::default();
+        registry.register(
+            "wechat_api_calls",
+            "Calls to WeChat's other server APIs by API (stable_token, getuserphonenumber, or the open-API path) and errcode (0 = success; timeout, unreachable, unreadable)",
+            wechat_api_calls.clone(),
+        );
+        let token_forced = Family::<Counter>::default();
+        registry.register(
+            "access_token_forced_refreshes",
+            "Forced access_token refreshes after WeChat rejected a token, by result (ok, error, refused: 30 s apart or the daily budget spent)",
+            token_forced.clone(),
+        );
+        let token_force_budget = Family::<Gauge>::default();
+        registry.register(
+            "access_token_force_budget",
+            "Forced access_token refreshes this sidecar may still make in the last 24 hours, by AppID",
+            token_force_budget.clone(),
+        );
         let verifications = Family::<Counter>::default();
         registry.register(
             "credential_verifications",
@@ -142,6 +163,9 @@ impl Default for Metrics {
             code2session_calls,
             code2session_duration,
             code2session_shed,
+            wechat_api_calls,
+            token_forced,
+            token_force_budget,
             verifications,
             reloads,
             config_info,
@@ -182,6 +206,29 @@ impl Metrics {
 
     pub fn code2session_shed(&self) {
         self.code2session_shed.inc();
+    }
+
+    /// A call to a WeChat API other than code2Session; `errcode` as [`crate::wechat::Failure::label`].
+    pub fn wechat_api_call(&self, api: &str, errcode: &str) {
+        self.wechat_api_calls
+            .get_or_create(&vec![
+                ("api", api.to_owned()),
+                ("errcode", errcode.to_owned()),
+            ])
+            .inc();
+    }
+
+    /// `result`: `ok`, `error` or `refused`.
+    pub fn token_forced(&self, result: &'static str) {
+        self.token_forced
+            .get_or_create(&vec![("result", result.to_owned())])
+            .inc();
+    }
+
+    pub fn token_force_budget(&self, app_id: &str, left: usize) {
+        self.token_force_budget
+            .get_or_create(&vec![("appid", app_id.to_owned())])
+            .set(i64::try_from(left).unwrap_or(i64::MAX));
     }
 
     /// `outcome`: one of `ok`, `missing`, `invalid`, `expired`.

@@ -16,6 +16,7 @@ use crate::proxy::upstream::Upstream;
 use crate::proxy::{self, State};
 use crate::source::{self, Publisher};
 use crate::trace::SpanExport;
+use crate::wechat::token::TokenConfig;
 use crate::wechat::{WeChat, WeChatConfig};
 
 /// A running sidecar.
@@ -63,6 +64,9 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
             breaker: BreakerConfig {
                 failures: args.wechat_breaker_failures,
                 cooldown: Duration::from_millis(args.wechat_breaker_cooldown_ms),
+            },
+            token: TokenConfig {
+                force_per_day: args.token_force_refresh_per_day,
             },
         },
         Arc::clone(&metrics),

@@ -1,21 +1,25 @@
-//! WeChat's code2Session (`GET /sns/jscode2session`), as `reference/wechat-api.md` describes
-//! it: one shared client, a bounded number of calls in flight, one retry for errcode -1 and
-//! none after anything else, and single-flight per (plugin, appid, code) for the code's five
-//! minutes so concurrent or repeated logins with one code share one call and one result.
+//! WeChat's server APIs, as `reference/wechat-api.md` describes them, over one shared client:
+//! code2Session (`GET /sns/jscode2session`, here: a bounded number of calls in flight, one retry
+//! for errcode -1 and none after anything else, and single-flight per (plugin, appid, code) for
+//! the code's five minutes so concurrent or repeated logins with one code share one call and one
+//! result), the AppID's access_token ([`token`]) and the phone number ([`phone`]).
+
+pub mod phone;
+pub mod token;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use wxgate_crds::secret::SecretString;
 
 use crate::breaker::{Breaker, BreakerConfig};
 use crate::error::ErrorCode;
-use crate::flights::{Flights, Known};
+use crate::flights::{Flights, once};
 use crate::ids::{is_session_key, is_wechat_id};
 use crate::metrics::Metrics;
+use token::{AccessTokens, TokenConfig};
 
 /// How long a login code is valid at WeChat, and so the longest its outcome is remembered.
 pub const CODE_LIFETIME: Duration = Duration::from_secs(300);
@@ -48,15 +52,19 @@ pub struct WeChatConfig {
     /// is added).
     pub retry_delay: Duration,
     pub breaker: BreakerConfig,
+    pub token: TokenConfig,
 }
 
 /// The code2Session client.
 pub struct WeChat {
     http: reqwest::Client,
     url: String,
+    phone_url: String,
     permits: Arc<Semaphore>,
     retry_delay: Duration,
-    flights: Mutex<Flights<Outcome>>,
+    flights: Arc<Mutex<Flights<Outcome>>>,
+    phones: Arc<Mutex<Flights<phone::Outcome>>>,
+    pub tokens: Arc<AccessTokens>,
     breaker: Breaker,
     metrics: Arc<Metrics>,
 }
@@ -82,15 +90,16 @@ impl WeChat {
             .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(60))
             .build()?;
+        let base = config.api_base.trim_end_matches('/');
         Ok(Arc::new(Self {
+            tokens: AccessTokens::new(http.clone(), base, config.token, Arc::clone(&metrics)),
             http,
-            url: format!(
-                "{}/sns/jscode2session",
-                config.api_base.trim_end_matches('/')
-            ),
+            url: format!("{base}/sns/jscode2session"),
+            phone_url: format!("{base}/wxa/business/getuserphonenumber"),
             permits: Arc::new(Semaphore::new(config.max_in_flight)),
             retry_delay: config.retry_delay,
-            flights: Mutex::new(Flights::new(MAX_REMEMBERED, CODE_LIFETIME)),
+            flights: Arc::new(Mutex::new(Flights::new(MAX_REMEMBERED, CODE_LIFETIME))),
+            phones: Arc::new(Mutex::new(Flights::new(MAX_REMEMBERED, CODE_LIFETIME))),
             breaker: Breaker::new(config.breaker),
             metrics,
         }))
@@ -104,54 +113,40 @@ impl WeChat {
         app_secret: &SecretString,
         code: &str,
     ) -> Outcome {
-        let key = flight_key(plugin, app_id, code);
-        let mut outcome = {
-            let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-            match flights.get(&key, Instant::now()) {
-                Some(Known::Done(outcome)) => return outcome.clone(),
-                Some(Known::InFlight(waiting)) => waiting.clone(),
-                None => {
-                    // Refuse at once, without remembering anything, when all permits are out
-                    // or the circuit breaker is open.
-                    let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-                        self.metrics.code2session_shed();
-                        return Err(ErrorCode::WxUnavailable);
-                    };
-                    if !self.breaker.admit() {
-                        self.metrics.code2session_shed();
-                        return Err(ErrorCode::WxUnavailable);
-                    }
-                    let started = Instant::now();
-                    let tx = flights.start(key, started);
-                    let waiting = tx.subscribe();
-                    // The call runs in its own task: a client that goes away must not cancel it,
-                    // or a second caller would spend the single-use code again.
-                    let this = Arc::clone(self);
-                    let (app_id, app_secret, code) =
-                        (app_id.to_owned(), app_secret.clone(), code.to_owned());
-                    tokio::spawn(async move {
-                        let outcome = this.call_with_retry(&app_id, &app_secret, &code).await;
-                        drop(permit);
-                        // WeChat did not take the code (unreachable, -1, 45011): callers waiting
-                        // now share this outcome, a later retry calls again.
-                        let spent = match &outcome {
-                            Ok(_) => true,
-                            Err(e) => spends_code(*e),
-                        };
-                        this.flights
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .finish(&key, started, &outcome, spent);
-                        let _ = tx.send(Some(outcome));
-                    });
-                    waiting
-                }
+        let key = crate::flights::key(&[plugin, app_id, code]);
+        let this = Arc::clone(self);
+        let (app_id, app_secret, code) = (app_id.to_owned(), app_secret.clone(), code.to_owned());
+        let start = move || {
+            // Refuse at once, without remembering anything, when all permits are out or the
+            // circuit breaker is open.
+            let Ok(permit) = this.permits.clone().try_acquire_owned() else {
+                this.metrics.code2session_shed();
+                return Err(Err(ErrorCode::WxUnavailable));
+            };
+            if !this.breaker.admit() {
+                this.metrics.code2session_shed();
+                return Err(Err(ErrorCode::WxUnavailable));
             }
+            Ok(async move {
+                let outcome = this.call_with_retry(&app_id, &app_secret, &code).await;
+                drop(permit);
+                outcome
+            })
         };
-        match outcome.wait_for(Option::is_some).await {
-            Ok(done) => done.clone().unwrap_or(Err(ErrorCode::WxUnavailable)),
-            Err(_) => Err(ErrorCode::WxUnavailable),
-        }
+        // WeChat did not take the code (unreachable, -1, 45011): callers waiting now share this
+        // outcome, a later retry calls again.
+        let spent = |outcome: &Outcome| match outcome {
+            Ok(_) => true,
+            Err(e) => spends_code(*e),
+        };
+        once(
+            &self.flights,
+            key,
+            start,
+            spent,
+            Err(ErrorCode::WxUnavailable),
+        )
+        .await
     }
 
     async fn call_with_retry(
@@ -184,13 +179,7 @@ impl WeChat {
     ) -> Result<Session, Retry> {
         let started = Instant::now();
         let result = self.request(app_id, app_secret, code).await;
-        let label = match &result {
-            Ok(_) => "0",
-            Err(Failure::Errcode(e)) => errcode_label(*e),
-            Err(Failure::Timeout) => "timeout",
-            Err(Failure::Unreachable) => "unreachable",
-            Err(Failure::Unreadable) => "unreadable",
-        };
+        let label = result.as_ref().err().map_or("0", Failure::label);
         self.metrics.code2session_call(label, started.elapsed());
         // WeChat answered unless it timed out, was unreachable, answered garbage or was busy.
         let answered = match &result {
@@ -232,7 +221,7 @@ impl WeChat {
         app_secret: &SecretString,
         code: &str,
     ) -> Result<Session, Failure> {
-        let mut response = self
+        let response = self
             .http
             .get(&self.url)
             .query(&[
@@ -243,32 +232,39 @@ impl WeChat {
             ])
             .send()
             .await
-            // reqwest errors carry the URL, which holds the secret and the code: never log them.
-            .map_err(|e| {
-                if e.is_timeout() {
-                    Failure::Timeout
-                } else if e.is_connect() {
-                    Failure::Unreachable
-                } else {
-                    Failure::Unreadable
-                }
-            })?;
-        if !response.status().is_success() {
-            return Err(Failure::Unreadable);
-        }
-        let mut body = Vec::new();
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) if body.len() + chunk.len() <= MAX_RESPONSE_BYTES => {
-                    body.extend_from_slice(&chunk)
-                }
-                Ok(Some(_)) => return Err(Failure::Unreadable),
-                Ok(None) => break,
-                Err(e) if e.is_timeout() => return Err(Failure::Timeout),
-                Err(_) => return Err(Failure::Unreadable),
+            .map_err(|e| send_failure(&e))?;
+        parse_answer(&read_answer(response).await?)
+    }
+}
+
+/// Why a request to WeChat got no answer. reqwest errors carry the URL, which may hold the
+/// secret, a code or a token: they are never logged, only classified.
+fn send_failure(e: &reqwest::Error) -> Failure {
+    if e.is_timeout() {
+        Failure::Timeout
+    } else if e.is_connect() {
+        Failure::Unreachable
+    } else {
+        Failure::Unreadable
+    }
+}
+
+/// WeChat's answer body: an HTTP 2xx of at most [`MAX_RESPONSE_BYTES`].
+async fn read_answer(mut response: reqwest::Response) -> Result<Vec<u8>, Failure> {
+    if !response.status().is_success() {
+        return Err(Failure::Unreadable);
+    }
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) if body.len() + chunk.len() <= MAX_RESPONSE_BYTES => {
+                body.extend_from_slice(&chunk)
             }
+            Ok(Some(_)) => return Err(Failure::Unreadable),
+            Ok(None) => return Ok(body),
+            Err(e) if e.is_timeout() => return Err(Failure::Timeout),
+            Err(_) => return Err(Failure::Unreadable),
         }
-        parse_answer(&body)
     }
 }
 
@@ -319,14 +315,27 @@ pub enum Failure {
     Unreadable,
 }
 
+impl Failure {
+    /// The metrics label: the errcode (bounded, see [`errcode_label`]) or the kind of failure.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Failure::Errcode(e) => errcode_label(*e),
+            Failure::Timeout => "timeout",
+            Failure::Unreachable => "unreachable",
+            Failure::Unreadable => "unreadable",
+        }
+    }
+}
+
 /// Whether an outcome may have used up the code at WeChat, so that it is shared with every
 /// later login with the same code. Unreachable, -1 and 45011 mean WeChat did not take it.
 fn spends_code(error: ErrorCode) -> bool {
     !matches!(error, ErrorCode::WxUnavailable | ErrorCode::WxRateLimited)
 }
 
-/// The metrics label of an errcode: the errcodes of DESIGN.md section 6 as their number, any
-/// other one `other` (WeChat's answer never picks label values: their number stays bounded).
+/// The metrics label of an errcode: the errcodes of DESIGN.md section 6 and of the access_token
+/// and phone-number APIs (`reference/wechat-api.md` 2.5, 2.6) as their number, any other one
+/// `other` (WeChat's answer never picks label values: their number stays bounded).
 fn errcode_label(errcode: i64) -> &'static str {
     match errcode {
         0 => "0",
@@ -338,6 +347,15 @@ fn errcode_label(errcode: i64) -> &'static str {
         40013 => "40013",
         40125 => "40125",
         41002 => "41002",
+        40001 => "40001",
+        40002 => "40002",
+        40164 => "40164",
+        41001 => "41001",
+        41004 => "41004",
+        42001 => "42001",
+        43002 => "43002",
+        45009 => "45009",
+        47001 => "47001",
         _ => "other",
     }
 }
@@ -353,13 +371,4 @@ pub fn map_errcode(errcode: i64) -> ErrorCode {
         40013 | 40125 | 41002 => ErrorCode::WxConfigError,
         _ => ErrorCode::WxBadResponse,
     }
-}
-
-fn flight_key(plugin: &str, app_id: &str, code: &str) -> [u8; 32] {
-    let mut h = Sha256::new();
-    for part in [plugin, app_id, code] {
-        h.update((part.len() as u32).to_be_bytes());
-        h.update(part.as_bytes());
-    }
-    h.finalize().into()
 }

@@ -182,11 +182,14 @@ async fn a_phone_code_gives_its_users_number_once_and_each_answer_is_paid() {
         "single use"
     );
     assert_eq!(
-        s.phone(&t, json!({"code": "bob_p1", "openid": alice})).await["errcode"],
+        s.phone(&t, json!({"code": "bob_p1", "openid": alice}))
+            .await["errcode"],
         40029,
         "another user's code"
     );
-    let named = s.phone(&t, json!({"code": "alice_p2", "openid": alice})).await;
+    let named = s
+        .phone(&t, json!({"code": "alice_p2", "openid": alice}))
+        .await;
     assert_eq!(
         named["phone_info"]["purePhoneNumber"],
         wxgate_sim::wechat::phone_number("alice_p2")
@@ -196,7 +199,10 @@ async fn a_phone_code_gives_its_users_number_once_and_each_answer_is_paid() {
         other["phone_info"]["watermark"]["appid"],
         wxgate_sim::wechat::OTHER_APPID
     );
-    assert_eq!(s.phone(&t, json!({"code": "err40029-x"})).await["errcode"], 40029);
+    assert_eq!(
+        s.phone(&t, json!({"code": "err40029-x"})).await["errcode"],
+        40029
+    );
     assert_eq!(s.phone(&t, json!({"code": "errm1-x"})).await["errcode"], -1);
     assert_eq!(s.sim.phone_calls(), (7, 3));
 }

@@ -118,6 +118,50 @@ pub struct WeChatMpLogin {
     /// and `baggage` entries on every bound request).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<WeChatTags>,
+    /// The user's phone number: the sidecar exchanges the phone code from the mini program's
+    /// `getPhoneNumber` button with WeChat (each successful exchange is paid) and hands the
+    /// number to the app in `X-WX-PHONE-NUMBER` and `X-WX-PHONE-COUNTRY-CODE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<PhoneSpec>,
+}
+
+/// Phone-number settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PhoneSpec {
+    /// Where the phone code travels (default: header `phone_code`); `body` needs `login.paths`
+    /// or `paths`, and is read only on those requests.
+    #[serde(default = "default_phone_code")]
+    pub code: CodeParam,
+    /// Whether a phone code sent along a login request is exchanged (default true); the login
+    /// then fails when the phone code does.
+    #[serde(default = "default_true")]
+    pub on_login: bool,
+    /// Exact paths where a logged-in user sends a phone code ("bind phone" after a silent
+    /// login); the credential is verified first and the code is required there. They must be
+    /// covered by the binding, and differ from `login.paths`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 32),
+        inner(length(min = 1, max = 1024), regex(pattern = "^/"))
+    )]
+    pub paths: Vec<String>,
+    /// After the app answers 2xx to a request that carried a phone code, issue a credential
+    /// that also holds the phone number, so later requests carry it (default false; the
+    /// credential grows by about 40 bytes).
+    #[serde(default)]
+    pub keep_in_credential: bool,
+}
+
+fn default_phone_code() -> CodeParam {
+    CodeParam {
+        location: CodeIn::Header,
+        name: "phone_code".into(),
+    }
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// WeChat default tags.
@@ -542,9 +586,11 @@ impl GatewayPluginSpec {
 }
 
 /// Identity header names of format `headers` (WeChat Cloud Run's names).
-pub const IDENTITY_HEADERS: [&str; 4] = [
+pub const IDENTITY_HEADERS: [&str; 6] = [
     "X-WX-OPENID",
     "X-WX-UNIONID",
     "X-WX-APPID",
     "X-WX-SESSION-KEY",
+    "X-WX-PHONE-NUMBER",
+    "X-WX-PHONE-COUNTRY-CODE",
 ];

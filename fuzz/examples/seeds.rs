@@ -22,6 +22,7 @@ fn main() {
         jti: "AAECAwQFBgcICQoLDA0ODw".into(),
         tags: Some([("bucket".to_owned(), "7".to_owned())].into()),
         sk: sk.map(wxgate_crds::secret::SecretString::new),
+        phone: None,
     };
     let claims_json = serde_json::to_vec(&claims("o6_bmjrPTlm6_2sgVt7hMZOPfL2M", None)).unwrap();
     let sealed = SEALER.seal(&claims(

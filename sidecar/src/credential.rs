@@ -16,6 +16,7 @@ use wxgate_crds::keys::{KeyRing, Kid};
 use wxgate_crds::secret::SecretString;
 
 use crate::ids::{is_session_key, is_wechat_id};
+use crate::wechat::phone::Phone;
 
 /// Prefix of every credential of this format.
 pub const PREFIX: &str = "v1.";
@@ -43,11 +44,14 @@ pub struct Claims {
     pub tags: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sk: Option<SecretString>,
+    /// The phone number, with `phone.keepInCredential`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<Phone>,
 }
 
 impl Claims {
     /// The claims of a new credential for the user WeChat vouched for, issued at `now` and valid
-    /// for `ttl_minutes` (no tags, no session key: set them after).
+    /// for `ttl_minutes` (no tags, session key or phone: set them after).
     pub fn issue(
         openid: String,
         unionid: Option<String>,
@@ -64,6 +68,7 @@ impl Claims {
             jti: String::new(),
             tags: None,
             sk: None,
+            phone: None,
         }
         .reissued(now, ttl_minutes)
     }
@@ -86,6 +91,7 @@ impl Claims {
         is_wechat_id(&self.openid)
             && self.unionid.as_deref().is_none_or(is_wechat_id)
             && self.sk.as_ref().is_none_or(|k| is_session_key(k.expose()))
+            && self.phone.as_ref().is_none_or(Phone::is_well_formed)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Secrets never reach the logs: a run of logins, verifications and failures with every log
-//! line captured at TRACE, then searched for the APPSECRET, every code, every session_key and
-//! every credential.
+//! line captured at TRACE, then searched for the APPSECRET, every code, every session_key,
+//! every credential, every access_token and every phone number.
 
 #![allow(clippy::unwrap_used)]
 
@@ -38,7 +38,7 @@ async fn no_secret_appears_in_any_log_line() {
     let env = Env::start(
         Setup::default()
             .arg("--wechat-timeout-ms", "200")
-            .login("    login: { paths: [/login] }\n    session: { embedSessionKey: true }\n"),
+            .login("    login: { paths: [/login] }\n    session: { embedSessionKey: true }\n    phone: { paths: [/bind-phone] }\n"),
     )
     .await;
     let mut codes = vec!["alice_1".to_owned(), "bob_1".to_owned()];
@@ -63,6 +63,38 @@ async fn no_secret_appears_in_any_log_line() {
         assert_ne!(r.status(), 200);
         codes.push(code.to_owned());
     }
+    let mut tokens = Vec::new();
+    let phone_codes = [
+        "alice_p1",
+        "err40029-CANARYPHONE1",
+        "errm1-CANARYPHONE2",
+        "alice_p2",
+    ];
+    for (i, code) in phone_codes.iter().enumerate() {
+        if i == 3 {
+            // Another caller forces a new token: the sidecar meets 40001 and replaces its own.
+            tokens.extend(env.sim.tokens_of(APPID));
+            let body = serde_json::json!({"grant_type": "client_credential", "appid": APPID, "secret": APPSECRET, "force_refresh": true});
+            let forced = env
+                .http
+                .post(format!("http://{}/cgi-bin/stable_token", env.sim_addr))
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(forced.status(), 200);
+        }
+        env.http
+            .post(env.url("/bind-phone"))
+            .header("user_session", &credentials[0])
+            .header("phone_code", *code)
+            .send()
+            .await
+            .unwrap();
+        codes.push((*code).to_owned());
+    }
+    tokens.extend(env.sim.tokens_of(APPID));
+    assert_eq!(env.sim.phone_calls(), (5, 2), "the 40001 path was taken");
     for c in &credentials {
         assert_eq!(env.get_with("/orders?q=1", c).await.0, 200);
         let mut tampered = c.clone();
@@ -81,6 +113,9 @@ async fn no_secret_appears_in_any_log_line() {
     secrets.extend(credentials.iter().cloned());
     secrets.extend(credentials.iter().map(|c| c[3..40].to_owned()));
     secrets.extend(["alice", "bob"].map(|u| wechat::openid(APPID, u)));
+    secrets.extend(["alice_p1", "alice_p2"].map(wechat::phone_number));
+    assert!(tokens.len() >= 2);
+    secrets.extend(tokens);
     for secret in &secrets {
         assert!(
             !logs.contains(secret.as_str()),

@@ -135,6 +135,9 @@ impl WeChatMpLogin {
                 validate::token(&profile.field(field).field("name"), &p.name, errors);
             }
         }
+        if let Some(phone) = &self.phone {
+            self.validate_phone(phone, &at.field("phone"), errors);
+        }
         let code_is_header = self.code.location == CodeIn::Header;
         let session_is_header = s.accept_in == AcceptIn::Header || s.return_in == ReturnIn::Header;
         if code_is_header && session_is_header && validate::same_param(&self.code.name, &s.name) {
@@ -142,6 +145,68 @@ impl WeChatMpLogin {
                 at.field("session")
                     .error("name", "must differ from code.name"),
             );
+        }
+    }
+}
+
+impl WeChatMpLogin {
+    fn validate_phone(&self, phone: &PhoneSpec, at: &Path, errors: &mut Vec<FieldError>) {
+        let name = &phone.code.name;
+        validate::token(&at.field("code").field("name"), name, errors);
+        let forward = crate::render::contract::ForwardSpec::from(&self.forward);
+        if forward
+            .identity_names()
+            .iter()
+            .any(|id| validate::same_param(id, name))
+        {
+            errors.push(at.field("code").error(
+                "name",
+                format!("{name:?} is an identity parameter the sidecar forwards and strips"),
+            ));
+        }
+        let taken = [
+            (
+                "code.name",
+                &self.code.name,
+                self.code.location == phone.code.location,
+            ),
+            ("session.name", &self.session.name, true),
+        ];
+        for (field, other, same_place) in taken {
+            if same_place && validate::same_param(other, name) {
+                errors.push(
+                    at.field("code")
+                        .error("name", format!("must differ from {field}")),
+                );
+            }
+        }
+        if !phone.on_login && phone.paths.is_empty() {
+            errors.push(at.here("needs onLogin, paths, or both"));
+        }
+        if phone.code.location == CodeIn::Body && phone.on_login && self.login.is_none() {
+            errors.push(at.field("code").error(
+                "in",
+                "body with onLogin needs login.paths, so that only login requests' bodies are read",
+            ));
+        }
+        let paths = at.field("paths");
+        if phone.paths.len() > 32 {
+            errors.push(paths.here("must list at most 32 paths"));
+        }
+        let login_paths = self
+            .login
+            .as_ref()
+            .map(|l| l.paths.as_slice())
+            .unwrap_or_default();
+        for (i, p) in phone.paths.iter().enumerate() {
+            validate::request_path(&paths.index(i), p, false, errors);
+            if login_paths.contains(p) {
+                errors.push(
+                    paths
+                        .index(i)
+                        .here("is a login path: phone codes sent on logins need onLogin"),
+                );
+            }
         }
     }
 }

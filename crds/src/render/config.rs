@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::keys::KeyRing;
 use crate::plugin::MAX_TAGS;
 use crate::render::contract::{
-    ApiMatch, CodeParam, ForwardSpec, PluginType, SessionSpec, TagPlugin, WeChatTags,
+    ApiMatch, CodeParam, ForwardSpec, PhoneSpec, PluginType, SessionSpec, TagPlugin, WeChatTags,
 };
 use crate::secret::SecretString;
 
@@ -95,6 +95,9 @@ pub struct LoginConfig {
     /// WeChat default tags, when configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<WeChatTags>,
+    /// Phone-number settings, when configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<PhoneSpec>,
 }
 
 /// One bound route: which plugin applies to which requests.

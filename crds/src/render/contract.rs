@@ -82,6 +82,17 @@ pub struct ProfileParam {
     pub name: String,
 }
 
+/// Phone-number settings of a login plugin.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhoneSpec {
+    pub code: CodeParam,
+    pub on_login: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+    pub keep_in_credential: bool,
+}
+
 /// A Tag plugin: request parameters to tags.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TagPlugin {
@@ -120,6 +131,17 @@ impl From<&plugin::CodeParam> for CodeParam {
         Self {
             location: c.location,
             name: c.name.clone(),
+        }
+    }
+}
+
+impl From<&plugin::PhoneSpec> for PhoneSpec {
+    fn from(p: &plugin::PhoneSpec) -> Self {
+        Self {
+            code: (&p.code).into(),
+            on_login: p.on_login,
+            paths: p.paths.clone(),
+            keep_in_credential: p.keep_in_credential,
         }
     }
 }

@@ -225,6 +225,7 @@ pub fn render_plugin(
         session: (&login.session).into(),
         forward: (&login.forward).into(),
         tags: login.tags.as_ref().map(Into::into),
+        phone: login.phone.as_ref().map(Into::into),
     };
     Ok((
         RenderedPlugin::WeChatMpLogin(Box::new(config)),

@@ -36,6 +36,7 @@ fn claims(iat: i64, ttl: i64) -> Claims {
         jti: "AAAAAAAAAAAAAAAAAAAAAA".into(),
         tags: None,
         sk: None,
+        phone: None,
     }
 }
 

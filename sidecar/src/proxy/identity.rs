@@ -7,6 +7,7 @@ use wxgate_crds::render::contract::{ForwardFormat, ForwardIn};
 
 use crate::active::LoginPlugin;
 use crate::params;
+use crate::wechat::phone::Phone;
 
 /// The identity of one request.
 pub struct Identity<'a> {
@@ -15,6 +16,8 @@ pub struct Identity<'a> {
     pub appid: &'a str,
     /// Present on login requests, and on others with `embedSessionKey`.
     pub session_key: Option<&'a str>,
+    /// Exchanged on this request, or kept in its credential.
+    pub phone: Option<&'a Phone>,
 }
 
 /// Adds the identity to a request (which hygiene has already stripped of any client-sent one).
@@ -23,7 +26,8 @@ pub fn forward(parts: &mut Parts, plugin: &LoginPlugin, id: &Identity<'_>) {
     match forward.format {
         ForwardFormat::Headers if forward.location == ForwardIn::Header => {
             let headers = &mut parts.headers;
-            // Values are WeChat ids and base64 (checked when WeChat answered): valid header values.
+            // Values are WeChat ids, base64 and digits (checked when WeChat answered): valid header
+            // values.
             let mut set = |name: &'static str, value: &str| {
                 if let Ok(v) = HeaderValue::from_str(value) {
                     headers.insert(HeaderName::from_static(name), v);
@@ -37,6 +41,10 @@ pub fn forward(parts: &mut Parts, plugin: &LoginPlugin, id: &Identity<'_>) {
             if let Some(sk) = id.session_key {
                 set("x-wx-session-key", sk);
             }
+            if let Some(p) = id.phone {
+                set("x-wx-phone-number", &p.number);
+                set("x-wx-phone-country-code", &p.country_code);
+            }
         }
         ForwardFormat::Headers => {
             let mut pairs = vec![("X-WX-OPENID", id.openid)];
@@ -47,6 +55,10 @@ pub fn forward(parts: &mut Parts, plugin: &LoginPlugin, id: &Identity<'_>) {
             if let Some(sk) = id.session_key {
                 pairs.push(("X-WX-SESSION-KEY", sk));
             }
+            if let Some(p) = id.phone {
+                pairs.push(("X-WX-PHONE-NUMBER", &p.number));
+                pairs.push(("X-WX-PHONE-COUNTRY-CODE", &p.country_code));
+            }
             put(parts, forward.location, &pairs);
         }
         ForwardFormat::Json => {
@@ -54,6 +66,10 @@ pub fn forward(parts: &mut Parts, plugin: &LoginPlugin, id: &Identity<'_>) {
                 serde_json::json!({"openid": id.openid, "unionid": id.unionid, "appid": id.appid});
             if let Some(sk) = id.session_key {
                 json["session_key"] = sk.into();
+            }
+            if let Some(p) = id.phone {
+                json["phone_number"] = p.number.as_str().into();
+                json["phone_country_code"] = p.country_code.as_str().into();
             }
             let json = json.to_string();
             put(

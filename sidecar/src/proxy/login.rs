@@ -1,19 +1,18 @@
 //! A login request: take the code, exchange it with WeChat, forward the login to the app with
 //! WeChat's data and without the code, and if the app accepts it, issue the credential.
 
-use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::Response;
 use http::request::Parts;
-use http::{HeaderMap, Response};
 use http_body_util::Either;
 use hyper::body::Incoming;
 use tokio::sync::Mutex;
 
+use super::codes::{self, Wanted};
 use super::forward::forward;
 use super::identity::{self, Identity};
 use super::record::Record;
 use super::upstream::UpstreamConn;
-use super::{RespBody, State, body, session};
+use super::{RespBody, State, phone, session};
 use crate::active::{Active, LoginPlugin};
 use crate::credential::{Claims, unix_now};
 use crate::error::ErrorCode;
@@ -38,26 +37,26 @@ pub(super) async fn handle(
     body: Incoming,
     rec: &mut Record,
 ) -> Response<RespBody> {
-    let name = plugin.config.code.name.as_str();
-    let (code, up_body) = match Location::of_code(plugin.config.code.location) {
-        None => {
-            match take_from_body(&mut parts, body, name, state.limits.max_login_body_bytes).await {
-                Ok((code, rest)) => (code, body::full_up(rest)),
-                Err(e) => return rec.reject(e),
-            }
-        }
-        Some(at) => {
-            let Found::One(code) = params::read(&parts, at, name) else {
-                return rec.reject(ErrorCode::BadLoginRequest);
-            };
-            let code = code.into_owned();
-            params::remove(&mut parts, at, name);
-            (code, body::stream_up(body, state.limits.max_body_bytes))
-        }
-    };
-    if !crate::ids::is_valid_code(&code) {
-        return rec.reject(ErrorCode::BadLoginRequest);
+    let mut wanted = vec![Wanted {
+        param: &plugin.config.code,
+        required: true,
+        error: ErrorCode::BadLoginRequest,
+    }];
+    let phone_config = plugin.config.phone.as_ref().filter(|p| p.on_login);
+    if let Some(p) = phone_config {
+        wanted.push(phone::wanted(p, false));
     }
+    let (mut codes, up_body) = match codes::take(&mut parts, body, &wanted, &state.limits).await {
+        Ok(taken) => taken,
+        Err(e) => return rec.reject(e),
+    };
+    let phone_code = match phone_config {
+        Some(_) => codes.pop().flatten(),
+        None => None,
+    };
+    let Some(Some(code)) = codes.into_iter().next() else {
+        return rec.reject(ErrorCode::BadLoginRequest);
+    };
     let session = match state
         .wechat
         .code2session(&plugin.id, plugin.app_id(), &plugin.app_secret, &code)
@@ -68,11 +67,19 @@ pub(super) async fn handle(
     };
     drop(code);
     rec.openid = Some(session.openid.clone());
+    let phone = match phone_code {
+        Some(code) => match phone::exchange(state, plugin, &session.openid, &code).await {
+            Ok(p) => Some(p),
+            Err(e) => return rec.reject(e),
+        },
+        None => None,
+    };
     let id = Identity {
         openid: &session.openid,
         unionid: session.unionid.as_deref(),
         appid: plugin.app_id(),
         session_key: Some(session.session_key.expose()),
+        phone: phone.as_ref(),
     };
     identity::forward(&mut parts, plugin, &id);
     let profile = match &plugin.config.tags {
@@ -103,6 +110,7 @@ pub(super) async fn handle(
     let claims = Claims {
         tags: profile,
         sk: s.embed_session_key.then(|| session.session_key.clone()),
+        phone: phone.filter(|_| phone::kept(plugin)),
         ..Claims::issue(
             session.openid.clone(),
             session.unionid.clone(),
@@ -162,75 +170,4 @@ fn profile(
     };
     let fields = fields.map_err(|_| ErrorCode::ProfileInvalid)?;
     Ok(Some(crate::tags::profile_tags(config, &fields)))
-}
-
-/// Reads a JSON object or form body, takes the code field out, and returns the code and the
-/// body without it.
-async fn take_from_body(
-    parts: &mut Parts,
-    body: Incoming,
-    name: &str,
-    max: usize,
-) -> Result<(String, Bytes), ErrorCode> {
-    let kind = body_kind(&parts.headers).ok_or(ErrorCode::BadLoginRequest)?;
-    let bytes = body::read_bounded(body, max)
-        .await
-        .ok_or(ErrorCode::RequestTooLarge)?;
-    let (code, rest) = take_code(kind, &bytes, name)?;
-    parts.headers.remove(CONTENT_LENGTH);
-    Ok((code, rest))
-}
-
-/// Takes the code field out of a login body: the code and the body without it. The field must
-/// be there once, as a string (JSON) or a single pair (form).
-pub fn take_code(kind: BodyKind, bytes: &[u8], name: &str) -> Result<(String, Bytes), ErrorCode> {
-    match kind {
-        BodyKind::Json => {
-            let mut value: serde_json::Value =
-                serde_json::from_slice(bytes).map_err(|_| ErrorCode::BadLoginRequest)?;
-            let object = value.as_object_mut().ok_or(ErrorCode::BadLoginRequest)?;
-            let code = match object.remove(name) {
-                Some(serde_json::Value::String(code)) => code,
-                _ => return Err(ErrorCode::BadLoginRequest),
-            };
-            Ok((code, Bytes::from(value.to_string())))
-        }
-        BodyKind::Form => {
-            let mut code = None;
-            let mut rest = form_urlencoded::Serializer::new(String::new());
-            for (k, v) in form_urlencoded::parse(bytes) {
-                if k == name {
-                    if code.replace(v.into_owned()).is_some() {
-                        return Err(ErrorCode::BadLoginRequest);
-                    }
-                } else {
-                    rest.append_pair(&k, &v);
-                }
-            }
-            Ok((
-                code.ok_or(ErrorCode::BadLoginRequest)?,
-                Bytes::from(rest.finish()),
-            ))
-        }
-    }
-}
-
-/// The two body types a login code may travel in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BodyKind {
-    Json,
-    Form,
-}
-
-/// The body type a `Content-Type` names: JSON (`application/json`, `application/*+json`) or a
-/// form, anything else none.
-pub fn body_kind(headers: &HeaderMap) -> Option<BodyKind> {
-    let ct = headers.get(CONTENT_TYPE)?.to_str().ok()?;
-    let essence = ct.split(';').next()?.trim().to_ascii_lowercase();
-    match essence.as_str() {
-        "application/json" => Some(BodyKind::Json),
-        "application/x-www-form-urlencoded" => Some(BodyKind::Form),
-        e if e.starts_with("application/") && e.ends_with("+json") => Some(BodyKind::Json),
-        _ => None,
-    }
 }

@@ -5,12 +5,14 @@
 //! all fill in for the access log and metrics.
 
 mod body;
+pub mod codes;
 mod forward;
 pub mod framing;
 mod handler;
 pub mod hygiene;
 mod identity;
 pub mod login;
+mod phone;
 mod record;
 mod session;
 pub mod upstream;

@@ -11,9 +11,9 @@ use super::forward::forward;
 use super::identity::{self, Identity};
 use super::record::Record;
 use super::upstream::UpstreamConn;
-use super::{RespBody, State, body, session};
+use super::{RespBody, State, body, codes, phone, session};
 use crate::active::{Active, LoginPlugin};
-use crate::credential::{Rejection, unix_now};
+use crate::credential::{Claims, Rejection, unix_now};
 use crate::error::ErrorCode;
 use crate::params::{self, Found, Location};
 
@@ -53,6 +53,26 @@ pub async fn handle(
     rec.openid = Some(claims.openid.clone());
     // The credential is for the sidecar: the app never sees it.
     params::remove(&mut parts, at, name);
+    let phone_path =
+        crate::routing::normalize(parts.uri.path()).and_then(|p| phone::on_path(plugin, &p));
+    let (up_body, fresh_phone) = match phone_path {
+        None => (body::stream_up(body, state.limits.max_body_bytes), None),
+        Some(p) => {
+            let wanted = [phone::wanted(p, true)];
+            let (codes, up_body) = match codes::take(&mut parts, body, &wanted, &state.limits).await
+            {
+                Ok(taken) => taken,
+                Err(e) => return rec.reject(e),
+            };
+            let Some(Some(code)) = codes.into_iter().next() else {
+                return rec.reject(ErrorCode::BadPhoneRequest);
+            };
+            match phone::exchange(state, plugin, &claims.openid, &code).await {
+                Ok(phone) => (up_body, Some(phone)),
+                Err(e) => return rec.reject(e),
+            }
+        }
+    };
     let id = Identity {
         openid: &claims.openid,
         unionid: claims.unionid.as_deref(),
@@ -62,6 +82,7 @@ pub async fn handle(
         } else {
             None
         },
+        phone: fresh_phone.as_ref().or(claims.phone.as_ref()),
     };
     identity::forward(&mut parts, plugin, &id);
     let tags = plugin.config.tags.as_ref().map(|config| {
@@ -74,14 +95,19 @@ pub async fn handle(
         )
     });
     rec.emit_tags(&mut parts.headers, tags.unwrap_or_default());
-    let up_body = body::stream_up(body, state.limits.max_body_bytes);
     let response = match forward(state, up, active, parts, up_body).await {
         Ok(r) => r,
         Err(e) => return rec.reject(e),
     };
     let renew_window = s.renew_before_minutes.map(|m| i64::from(m) * 60);
-    if response.status().is_success() && renew_window.is_some_and(|w| claims.exp - now <= w) {
-        let renewed = claims.reissued(now, s.ttl_minutes);
+    let due = renew_window.is_some_and(|w| claims.exp - now <= w);
+    let keep = fresh_phone.filter(|_| phone::kept(plugin));
+    if response.status().is_success() && (due || keep.is_some()) {
+        let renewed = Claims {
+            phone: keep.or(claims.phone.clone()),
+            ..claims.clone()
+        }
+        .reissued(now, s.ttl_minutes);
         return session::put(
             response,
             plugin,

@@ -19,13 +19,28 @@ use super::{Failure, WeChat, read_answer, send_failure};
 use crate::error::ErrorCode;
 use crate::flights::{key, once};
 
-/// A phone number WeChat vouched for: digits only.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A phone number WeChat vouched for: digits only. In a credential's claims it is
+/// `{"n": number, "cc": country code}`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct Phone {
     /// Without the country code (`purePhoneNumber`).
+    #[serde(rename = "n")]
     pub number: String,
     /// `countryCode`, e.g. `86`.
+    #[serde(rename = "cc")]
     pub country_code: String,
+}
+
+impl Phone {
+    /// Whether both parts are digits of a sensible length (1-20, 1-4): what WeChat gives, and
+    /// what may be forwarded as header values.
+    pub fn is_well_formed(&self) -> bool {
+        digits(&self.number, 20) && digits(&self.country_code, 4)
+    }
+}
+
+fn digits(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The outcome of a phone-code exchange, shared by every request with the same code.
@@ -183,9 +198,6 @@ fn parse_answer(body: &[u8]) -> Result<PhoneInfo, Failure> {
         Some(0) | None => {}
         Some(errcode) => return Err(Failure::Errcode(errcode)),
     }
-    let digits = |s: &str, max: usize| {
-        !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit())
-    };
     answer
         .phone_info
         .filter(|i| digits(&i.pure_phone_number, 20) && digits(&i.country_code, 4))

@@ -129,6 +129,7 @@ pub struct Env {
     pub admin: String,
     pub http: reqwest::Client,
     pub app_addr: SocketAddr,
+    pub sim_addr: SocketAddr,
 }
 
 impl Env {
@@ -165,6 +166,7 @@ impl Env {
                 .build()
                 .unwrap(),
             app_addr,
+            sim_addr,
         };
         env.wait_ready().await;
         env
@@ -287,6 +289,7 @@ pub fn claims(openid: &str, iat: i64, exp: i64) -> Claims {
         jti: "test".into(),
         tags: None,
         sk: None,
+        phone: None,
     }
 }
 

@@ -94,6 +94,17 @@ impl Simulator {
             .is_some_and(|t| t.is_valid(token, now))
     }
 
+    /// Every token issued to `appid` that is still known (current and previous).
+    pub fn tokens_of(&self, appid: &str) -> Vec<String> {
+        self.seen().tokens.get(appid).map_or_else(Vec::new, |t| {
+            [&t.current, &t.previous]
+                .into_iter()
+                .flatten()
+                .map(|i| i.token.clone())
+                .collect()
+        })
+    }
+
     /// stable_token calls received, and how many of them forced a refresh.
     pub fn stable_token_calls(&self) -> (u32, u32) {
         let seen = self.seen();

@@ -597,3 +597,48 @@ spec:
         "{note}"
     );
 }
+
+#[test]
+fn phone_settings_render_with_defaults_and_bad_ones_are_reported() {
+    let extra = "    login: { paths: [/login] }\n    phone: { paths: [/bind-phone] }";
+    let rendered = render_docs(&[
+        login_plugin("shop", "mp-login", extra),
+        creds("shop"),
+        binding("shop", "b", "mp-login", "shop-api", ""),
+    ])
+    .unwrap();
+    let RenderedPlugin::WeChatMpLogin(login) = &rendered.config.plugins["shop/mp-login"] else {
+        panic!("a login plugin");
+    };
+    let phone = login.phone.as_ref().unwrap();
+    assert_eq!(
+        (phone.code.location, phone.code.name.as_str()),
+        (crate::plugin::CodeIn::Header, "phone_code")
+    );
+    assert!(phone.on_login && !phone.keep_in_credential);
+    assert_eq!(phone.paths, ["/bind-phone"]);
+
+    for (phone, field) in [
+        ("{ onLogin: false }", "spec.wechatMpLogin.phone"),
+        ("{ code: { name: js_code } }", "spec.wechatMpLogin.phone.code.name"),
+        ("{ code: { name: X-WX-PHONE-NUMBER } }", "spec.wechatMpLogin.phone.code.name"),
+        ("{ code: { in: body } }", "spec.wechatMpLogin.phone.code.in"),
+        ("{ paths: [/login] }", "spec.wechatMpLogin.phone.paths[0]"),
+        ("{ paths: [bind] }", "spec.wechatMpLogin.phone.paths[0]"),
+    ] {
+        let login = if field.ends_with(".in") {
+            ""
+        } else {
+            "    login: { paths: [/login] }\n"
+        };
+        let extra = format!("{login}    phone: {phone}");
+        let problems = render_docs(&[
+            login_plugin("shop", "mp-login", &extra),
+            creds("shop"),
+            binding("shop", "b", "mp-login", "shop-api", ""),
+        ])
+        .unwrap_err();
+        let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, [field], "{phone}");
+    }
+}

@@ -72,6 +72,16 @@ async fn crds_are_established_and_served_with_printer_columns() {
         explain.contains("Lifetime of a credential in minutes"),
         "{explain}"
     );
+    let explain = kubectl(&[
+        "explain",
+        "gatewayplugin.spec.wechatMpLogin.phone.keepInCredential",
+    ])
+    .await;
+    let words = explain.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words.contains("issue a credential that also holds the phone number"),
+        "{explain}"
+    );
 }
 
 #[tokio::test]
@@ -136,6 +146,8 @@ async fn invalid_objects_are_refused_with_a_useful_message() {
         (plugin(&format!("{login}    session: {{ ttlMinutes: 50000 }}\n")), "should be less than or equal to 43200"),
         (plugin(&format!("{login}    code: {{ in: header-ish }}\n")), "spec.wechatMpLogin.code.in: Unsupported value"),
         (plugin(&format!("{login}    appId: WX123\n")), "spec.wechatMpLogin.appId"),
+        (plugin(&format!("{login}    phone: {{ code: {{ in: nowhere }} }}\n")), "spec.wechatMpLogin.phone.code.in: Unsupported value"),
+        (plugin(&format!("{login}    phone: {{ paths: [bind] }}\n")), "spec.wechatMpLogin.phone.paths[0]"),
         (plugin("  type: WeChatMpLogin\n  wechatMpLogin: { }\n"), "spec.wechatMpLogin.credentialsSecretRef: Required value"),
         (plugin("  type: WeChatMpLogin\n"), "set exactly the settings block of the plugin's type"),
         (plugin("  type: Tag\n  tag: { rules: [ { from: { in: header, name: X-Upper }, tag: t } ] }\n"), "spec.tag.rules[0].from.name"),

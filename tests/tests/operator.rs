@@ -579,3 +579,48 @@ async fn a_tag_plugin_is_rendered_and_its_rules_reach_a_sidecar() {
     assert_eq!(seen["headers"]["x-wxgate-tag-channel"], "wx");
     sidecar.stop().await;
 }
+
+#[tokio::test]
+async fn phone_settings_are_rendered_and_a_useless_phone_block_is_reported() {
+    let ns = setup().await;
+    apply_shop(&ns).await;
+    wait_binding(&ns, "shop", "Programmed", "True", "Programmed").await;
+    let with_phone = |phone: &str| {
+        plugin(120, 30).replace(
+            "    login: { paths: [/login] }\n",
+            &format!("    login: {{ paths: [/login] }}\n    phone: {phone}\n"),
+        )
+    };
+    apply(
+        &ns,
+        &with_phone("{ paths: [/bind-phone], keepInCredential: true }"),
+    )
+    .await;
+    let phone = eventually(Duration::from_secs(20), "phone in config.json", || async {
+        let (_, config, _, _) = rendered(&ns).await?;
+        match config.plugins.values().next()? {
+            wxgate_crds::render::RenderedPlugin::WeChatMpLogin(l) => l.phone.clone(),
+            _ => None,
+        }
+    })
+    .await;
+    assert_eq!(phone.paths, ["/bind-phone"]);
+    assert!(phone.on_login && phone.keep_in_credential);
+    assert_eq!(phone.code.name, "phone_code", "defaulted by the server");
+
+    apply(&ns, &with_phone("{ onLogin: false }")).await;
+    wait_plugin_ready(&ns, "False", "InvalidSpec").await;
+    let p = ns.typed::<GatewayPlugin>().get("mp-login").await.unwrap();
+    let ready = p
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert!(
+        ready.message.contains("spec.wechatMpLogin.phone") && ready.message.contains("onLogin"),
+        "{}",
+        ready.message
+    );
+}

@@ -620,8 +620,14 @@ fn phone_settings_render_with_defaults_and_bad_ones_are_reported() {
 
     for (phone, field) in [
         ("{ onLogin: false }", "spec.wechatMpLogin.phone"),
-        ("{ code: { name: js_code } }", "spec.wechatMpLogin.phone.code.name"),
-        ("{ code: { name: X-WX-PHONE-NUMBER } }", "spec.wechatMpLogin.phone.code.name"),
+        (
+            "{ code: { name: js_code } }",
+            "spec.wechatMpLogin.phone.code.name",
+        ),
+        (
+            "{ code: { name: X-WX-PHONE-NUMBER } }",
+            "spec.wechatMpLogin.phone.code.name",
+        ),
         ("{ code: { in: body } }", "spec.wechatMpLogin.phone.code.in"),
         ("{ paths: [/login] }", "spec.wechatMpLogin.phone.paths[0]"),
         ("{ paths: [bind] }", "spec.wechatMpLogin.phone.paths[0]"),

@@ -123,6 +123,10 @@ pub struct WeChatMpLogin {
     /// number to the app in `X-WX-PHONE-NUMBER` and `X-WX-PHONE-COUNTRY-CODE`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<PhoneSpec>,
+    /// Serve this AppID on the sidecar's open-API port (pod loopback only): the app calls any
+    /// WeChat server API there without an access_token and the sidecar adds the AppID's.
+    #[serde(default)]
+    pub open_api: bool,
 }
 
 /// Phone-number settings.

@@ -73,6 +73,10 @@ pub struct Args {
     /// delayed twice as long. 0: no delays.
     #[arg(long, env = "WXGATE_SIDECAR_SHUTDOWN_DELAY_SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=300))]
     pub sidecar_shutdown_delay_seconds: u32,
+    /// The injected sidecars' open-API port, on the pod's loopback only (their
+    /// `--open-api-listen 127.0.0.1:PORT`); it serves AppIDs whose plugin sets openApi. 0: none.
+    #[arg(long, env = "WXGATE_SIDECAR_OPEN_API_PORT", default_value_t = 15081)]
+    pub sidecar_open_api_port: u16,
     /// Reconciles in flight per controller. Higher: a large backlog (a restart with many
     /// objects) clears faster but holds more memory at once.
     #[arg(long, env = "WXGATE_OPERATOR_CONCURRENCY", default_value_t = 8)]

@@ -19,6 +19,7 @@ fn settings() -> Settings {
         otlp_endpoint: None,
         wechat_api_base: None,
         shutdown_delay_seconds: 5,
+        open_api_port: Some(15081),
         own_namespace: "wxgate-system".into(),
     }
 }
@@ -165,6 +166,7 @@ fn no_shutdown_delay_means_no_pre_stop_hooks() {
     let (pod, ns, services) = load(&dir.join("named-port.yaml"));
     let none = Settings {
         shutdown_delay_seconds: 0,
+        open_api_port: None,
         ..settings()
     };
     let Decision::Inject { patch, warnings } = decide(&pod, &ns, &services, &none) else {

@@ -26,6 +26,19 @@ pub struct Args {
     /// Admin port: /healthz, /ready, /metrics.
     #[arg(long, env = "WXGATE_ADMIN_LISTEN", default_value = "0.0.0.0:15090")]
     pub admin_listen: SocketAddr,
+    /// Open-API port, on a loopback address only (off when absent): the app calls WeChat's
+    /// server APIs here without an access_token, for AppIDs whose plugin sets openApi.
+    #[arg(long, env = "WXGATE_OPEN_API_LISTEN")]
+    pub open_api_listen: Option<SocketAddr>,
+    /// Deadline of one open-API call to WeChat, in milliseconds.
+    #[arg(long, env = "WXGATE_OPEN_API_TIMEOUT_MS", default_value_t = 30000)]
+    pub open_api_timeout_ms: u64,
+    /// Largest open-API request body, in bytes (held whole, for the one retry after 40001).
+    #[arg(long, env = "WXGATE_OPEN_API_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub open_api_max_body_bytes: usize,
+    /// Open-API calls at once; more are answered 503 WX_UNAVAILABLE.
+    #[arg(long, env = "WXGATE_OPEN_API_MAX_IN_FLIGHT", default_value_t = 32)]
+    pub open_api_max_in_flight: usize,
     /// The app, http://host:port.
     #[arg(long, env = "WXGATE_UPSTREAM", default_value = "http://127.0.0.1:8080")]
     pub upstream: String,

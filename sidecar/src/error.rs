@@ -43,6 +43,8 @@ pub enum ErrorCode {
     BadPhoneRequest,
     /// WeChat refused the phone code: invalid, expired, used, or another user's.
     WxPhoneCodeInvalid,
+    /// An open-API call for an AppID not served there, or without naming one of several.
+    OpenApiAppUnknown,
 }
 
 impl ErrorCode {
@@ -70,6 +72,7 @@ impl ErrorCode {
             ErrorCode::WxTokenUnavailable => "WX_TOKEN_UNAVAILABLE",
             ErrorCode::BadPhoneRequest => "BAD_PHONE_REQUEST",
             ErrorCode::WxPhoneCodeInvalid => "WX_PHONE_CODE_INVALID",
+            ErrorCode::OpenApiAppUnknown => "OPEN_API_APPID_UNKNOWN",
         }
     }
 
@@ -79,7 +82,8 @@ impl ErrorCode {
             | ErrorCode::BadRequest
             | ErrorCode::ProfileInvalid
             | ErrorCode::BadPhoneRequest
-            | ErrorCode::WxPhoneCodeInvalid => StatusCode::BAD_REQUEST,
+            | ErrorCode::WxPhoneCodeInvalid
+            | ErrorCode::OpenApiAppUnknown => StatusCode::BAD_REQUEST,
             ErrorCode::WxCodeInvalid
             | ErrorCode::WxCodeUsed
             | ErrorCode::LoginRequired
@@ -166,11 +170,14 @@ impl ErrorCode {
             ErrorCode::WxPhoneCodeInvalid => {
                 "WeChat rejected the phone code; ask the user to authorize the phone number again"
             }
+            ErrorCode::OpenApiAppUnknown => {
+                "name an AppID served on this port (openApi: true) in X-WX-APPID"
+            }
         }
     }
 
     /// Every code, for tests and metrics.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::BadLoginRequest,
         ErrorCode::WxCodeInvalid,
         ErrorCode::WxCodeUsed,
@@ -193,6 +200,7 @@ impl ErrorCode {
         ErrorCode::WxTokenUnavailable,
         ErrorCode::BadPhoneRequest,
         ErrorCode::WxPhoneCodeInvalid,
+        ErrorCode::OpenApiAppUnknown,
     ];
 
     /// The answer, as a full response.
@@ -265,6 +273,7 @@ mod tests {
             (WxTokenUnavailable, 503),
             (BadPhoneRequest, 400),
             (WxPhoneCodeInvalid, 400),
+            (OpenApiAppUnknown, 400),
         ];
         for (code, status) in table {
             assert_eq!(code.status().as_u16(), status, "{code}");

@@ -13,6 +13,7 @@ pub mod error;
 pub mod flights;
 pub mod ids;
 pub mod metrics;
+pub mod open_api;
 pub mod params;
 pub mod profile;
 pub mod proxy;

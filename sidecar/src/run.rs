@@ -25,6 +25,8 @@ pub struct Running {
     pub traffic: SocketAddr,
     /// The admin port actually bound.
     pub admin: SocketAddr,
+    /// The open-API port actually bound, if asked for.
+    pub open_api: Option<SocketAddr>,
     pub active: Arc<ActiveConfig>,
     pub metrics: Arc<Metrics>,
     stop: oneshot::Sender<()>,
@@ -84,6 +86,14 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
     let traffic = bind(args.listen, "--listen").await?;
     let admin = bind(args.admin_listen, "--admin-listen").await?;
     let (traffic_addr, admin_addr) = (traffic.local_addr()?, admin.local_addr()?);
+    let open_api = match args.open_api_listen {
+        Some(addr) if !addr.ip().is_loopback() => anyhow::bail!(
+            "--open-api-listen {addr}: the open-API port hands out the AppID's access_token, so it listens on a loopback address only (e.g. 127.0.0.1:15081)"
+        ),
+        Some(addr) => Some(bind(addr, "--open-api-listen").await?),
+        None => None,
+    };
+    let open_api_addr = open_api.as_ref().map(TcpListener::local_addr).transpose()?;
 
     let publisher = Publisher::new(Arc::clone(&active), Arc::clone(&metrics));
     let source_task = match args.manifests.clone() {
@@ -120,6 +130,24 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
         }
     });
 
+    let mut background = Vec::new();
+    if let Some(listener) = open_api {
+        let router = crate::open_api::router(
+            Arc::clone(&active),
+            Arc::clone(&wechat),
+            Arc::clone(&metrics),
+            crate::open_api::OpenApiConfig {
+                timeout: Duration::from_millis(args.open_api_timeout_ms),
+                max_body_bytes: args.open_api_max_body_bytes,
+                max_in_flight: args.open_api_max_in_flight,
+            },
+        );
+        background.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "open-API server stopped");
+            }
+        }));
+    }
     let state = Arc::new(State {
         active: Arc::clone(&active),
         wechat,
@@ -134,16 +162,20 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
     let served = tokio::spawn(proxy::serve(traffic, state, async move {
         let _ = stopped.await;
     }));
-    tracing::info!(traffic = %traffic_addr, admin = %admin_addr, upstream = %args.upstream, "wxgate sidecar listening");
+    tracing::info!(traffic = %traffic_addr, admin = %admin_addr, open_api = ?open_api_addr, upstream = %args.upstream, "wxgate sidecar listening");
     Ok(Running {
         traffic: traffic_addr,
         admin: admin_addr,
+        open_api: open_api_addr,
         active,
         metrics,
         stop,
         served,
         spans,
-        background: vec![source_task, admin_task],
+        background: {
+            background.extend([source_task, admin_task]);
+            background
+        },
     })
 }
 

@@ -60,6 +60,7 @@ pub struct WeChat {
     http: reqwest::Client,
     url: String,
     phone_url: String,
+    base: String,
     permits: Arc<Semaphore>,
     retry_delay: Duration,
     flights: Arc<Mutex<Flights<Outcome>>>,
@@ -96,6 +97,7 @@ impl WeChat {
             http,
             url: format!("{base}/sns/jscode2session"),
             phone_url: format!("{base}/wxa/business/getuserphonenumber"),
+            base: base.to_owned(),
             permits: Arc::new(Semaphore::new(config.max_in_flight)),
             retry_delay: config.retry_delay,
             flights: Arc::new(Mutex::new(Flights::new(MAX_REMEMBERED, CODE_LIFETIME))),
@@ -103,6 +105,16 @@ impl WeChat {
             breaker: Breaker::new(config.breaker),
             metrics,
         }))
+    }
+
+    /// The shared HTTP client (TLS verified, no redirects).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The WeChat API base URL, without a trailing `/`.
+    pub(crate) fn api_base(&self) -> &str {
+        &self.base
     }
 
     /// Exchanges a code, sharing the outcome with every other exchange of the same code.
@@ -239,7 +251,7 @@ impl WeChat {
 
 /// Why a request to WeChat got no answer. reqwest errors carry the URL, which may hold the
 /// secret, a code or a token: they are never logged, only classified.
-fn send_failure(e: &reqwest::Error) -> Failure {
+pub(crate) fn send_failure(e: &reqwest::Error) -> Failure {
     if e.is_timeout() {
         Failure::Timeout
     } else if e.is_connect() {

@@ -352,32 +352,7 @@ async fn concurrent_logins_with_one_code_share_one_wechat_call() {
 
 #[tokio::test]
 async fn one_code_sent_to_two_plugins_is_two_wechat_calls_each_with_its_own_appid() {
-    let second = format!(
-        "---
-apiVersion: wxgate.dev/v1alpha1
-kind: GatewayPlugin
-metadata: {{ name: mp-login-b }}
-spec:
-  type: WeChatMpLogin
-  wechatMpLogin:
-    appId: {APPID_B}
-    credentialsSecretRef: {{ name: creds-b }}
-    login: {{ paths: [/b/login] }}
----
-apiVersion: wxgate.dev/v1alpha1
-kind: PluginBinding
-metadata: {{ name: shop-b }}
-spec:
-  pluginRef: {{ name: mp-login-b }}
-  targetRef: {{ name: shop-api }}
-  apis: [ {{ path: /b, match: Prefix }} ]
----
-apiVersion: v1
-kind: Secret
-metadata: {{ name: creds-b }}
-stringData: {{ appsecret: {APPSECRET_B} }}
-"
-    );
+    let second = second_plugin("");
     let env = Env::start(Setup::default().extra(&second)).await;
     let code = "delay200-kim_1";
     let login = |path: &'static str| env.http.post(env.url(path)).header("js_code", code).send();

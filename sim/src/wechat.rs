@@ -1,5 +1,6 @@
 //! WeChat simulator: code2Session (`GET /sns/jscode2session?appid=&secret=&js_code=&grant_type=`)
-//! the AppID's access_token ([`stable_token`]) and the phone number ([`phone`]).
+//! the AppID's access_token ([`stable_token`]), the phone number ([`phone`]) and a few other
+//! server APIs ([`open_api`]).
 //!
 //! Behaviour (as `reference/wechat-api.md` describes the real service):
 //! - success usually has **no errcode** and comes as **`text/plain`**; codes starting with
@@ -15,9 +16,11 @@
 //!   `delayMS` (sleep MS milliseconds, then success), `garbage` (not JSON), `huge` (a 5 MB
 //!   body), `http500` (HTTP 500), `badopenid` (an openid with CR LF).
 
+mod open_api;
 mod phone;
 mod stable_token;
 
+pub use open_api::{IMAGE_BYTES, OpenApiCall, image};
 pub use phone::{OTHER_APPID, phone_number};
 
 use std::collections::HashMap;
@@ -48,6 +51,7 @@ struct Seen {
     phone_calls: u32,
     phone_paid: u32,
     phone_codes: std::collections::HashSet<String>,
+    open_api: Vec<open_api::OpenApiCall>,
 }
 
 /// A simulator; clone it to keep a handle on its counters.
@@ -94,6 +98,9 @@ impl Simulator {
                 "/wxa/business/getuserphonenumber",
                 post(phone::getuserphonenumber).get(stable_token::require_post),
             )
+            .route("/cgi-bin/getcallbackip", get(open_api::getcallbackip))
+            .route("/wxa/msg_sec_check", post(open_api::msg_sec_check))
+            .route("/wxa/getwxacodeunlimit", post(open_api::getwxacodeunlimit))
             .route("/sim/calls", get(calls))
             .with_state(self.clone())
     }

@@ -98,6 +98,9 @@ pub struct LoginConfig {
     /// Phone-number settings, when configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<PhoneSpec>,
+    /// Served on the sidecar's open-API port.
+    #[serde(default)]
+    pub open_api: bool,
 }
 
 /// One bound route: which plugin applies to which requests.

@@ -226,6 +226,7 @@ pub fn render_plugin(
         forward: (&login.forward).into(),
         tags: login.tags.as_ref().map(Into::into),
         phone: login.phone.as_ref().map(Into::into),
+        open_api: login.open_api,
     };
     Ok((
         RenderedPlugin::WeChatMpLogin(Box::new(config)),

@@ -50,6 +50,10 @@ pub struct Settings {
     pub wechat_api_base: Option<String>,
     /// The sidecar's `preStop` sleep; the app's is twice this (see the module docs).
     pub shutdown_delay_seconds: u32,
+    /// The sidecar's open-API port on the pod's loopback (`--open-api-listen 127.0.0.1:PORT`),
+    /// if any. It serves only AppIDs whose plugin sets `openApi: true`, so a plugin asking for it
+    /// later takes effect without restarting pods.
+    pub open_api_port: Option<u16>,
     /// The operator's own namespace, never injected.
     pub own_namespace: String,
 }
@@ -249,10 +253,23 @@ fn container(settings: &Settings, service: &str, upstream: i32, traffic_name: &s
             env.push(json!({"name": name, "value": value}));
         }
     }
+    let mut args = vec![
+        "--service".to_owned(),
+        service.to_owned(),
+        "--upstream".to_owned(),
+        format!("http://127.0.0.1:{upstream}"),
+        "--listen".to_owned(),
+        format!("0.0.0.0:{TRAFFIC_PORT}"),
+        "--admin-listen".to_owned(),
+        format!("0.0.0.0:{ADMIN_PORT}"),
+    ];
+    if let Some(port) = settings.open_api_port {
+        args.extend(["--open-api-listen".to_owned(), format!("127.0.0.1:{port}")]);
+    }
     let mut sidecar: Container = serde_json::from_value(json!({
         "name": CONTAINER,
         "image": settings.image,
-        "args": ["--service", service, "--upstream", format!("http://127.0.0.1:{upstream}"), "--listen", format!("0.0.0.0:{TRAFFIC_PORT}"), "--admin-listen", format!("0.0.0.0:{ADMIN_PORT}")],
+        "args": args,
         "env": env,
         "ports": [
             {"name": traffic_name, "containerPort": TRAFFIC_PORT, "protocol": "TCP"},

@@ -105,6 +105,37 @@ stringData: {{ appsecret: {APPSECRET} }}
     yaml
 }
 
+/// A second login plugin, of APPID_B, bound to `/b` (prefix) with login path `/b/login`;
+/// `more` is added to its `wechatMpLogin` block (YAML indented by 4).
+pub fn second_plugin(more: &str) -> String {
+    format!(
+        "---
+apiVersion: wxgate.dev/v1alpha1
+kind: GatewayPlugin
+metadata: {{ name: mp-login-b }}
+spec:
+  type: WeChatMpLogin
+  wechatMpLogin:
+    appId: {APPID_B}
+    credentialsSecretRef: {{ name: creds-b }}
+    login: {{ paths: [/b/login] }}
+{more}---
+apiVersion: wxgate.dev/v1alpha1
+kind: PluginBinding
+metadata: {{ name: shop-b }}
+spec:
+  pluginRef: {{ name: mp-login-b }}
+  targetRef: {{ name: shop-api }}
+  apis: [ {{ path: /b, match: Prefix }} ]
+---
+apiVersion: v1
+kind: Secret
+metadata: {{ name: creds-b }}
+stringData: {{ appsecret: {APPSECRET_B} }}
+"
+    )
+}
+
 pub fn key_ring_yaml(keys: &[([u8; 4], [u8; 32])], active: [u8; 4]) -> String {
     let mut yaml = format!(
         "---\napiVersion: v1\nkind: Secret\nmetadata: {{ name: mp-login-credential-keys }}\ndata:\n  active: {}\n",

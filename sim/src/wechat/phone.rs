@@ -29,7 +29,7 @@ pub const OTHER_APPID: &str = "wx00000000000000ff";
 #[derive(serde::Deserialize)]
 pub(super) struct TokenQuery {
     #[serde(default)]
-    access_token: String,
+    pub(super) access_token: String,
 }
 
 impl Simulator {

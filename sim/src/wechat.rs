@@ -262,5 +262,12 @@ async fn code2session(
 
 async fn calls(State(sim): State<Simulator>) -> Response {
     let seen = sim.seen();
-    axum::Json(serde_json::json!({"total": seen.total, "codes": seen.calls})).into_response()
+    axum::Json(serde_json::json!({
+        "total": seen.total,
+        "codes": seen.calls,
+        "stable_token": {"calls": seen.stable_token_calls, "forced": seen.stable_token_forced},
+        "phone": {"calls": seen.phone_calls, "paid": seen.phone_paid},
+        "open_api": seen.open_api.len(),
+    }))
+    .into_response()
 }

@@ -581,7 +581,7 @@ async fn a_tag_plugin_is_rendered_and_its_rules_reach_a_sidecar() {
 }
 
 #[tokio::test]
-async fn phone_settings_are_rendered_and_a_useless_phone_block_is_reported() {
+async fn phone_and_open_api_settings_are_rendered_and_a_useless_phone_block_is_reported() {
     let ns = setup().await;
     apply_shop(&ns).await;
     wait_binding(&ns, "shop", "Programmed", "True", "Programmed").await;

@@ -31,6 +31,7 @@ static SETTINGS: LazyLock<Settings> = LazyLock::new(|| Settings {
     otlp_endpoint: None,
     wechat_api_base: None,
     shutdown_delay_seconds: 5,
+    open_api_port: Some(15081),
     own_namespace: "wxgate-system".into(),
 });
 

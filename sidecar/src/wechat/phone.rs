@@ -124,10 +124,7 @@ impl WeChat {
             result => result,
         };
         match result {
-            Ok(info) if info.watermark.appid == app_id => Ok(Phone {
-                number: info.pure_phone_number,
-                country_code: info.country_code,
-            }),
+            Ok((phone, watermark)) if watermark == app_id => Ok(phone),
             Ok(_) => {
                 tracing::error!(
                     app_id,
@@ -167,7 +164,7 @@ impl WeChat {
         token: &AccessToken,
         openid: &str,
         code: &str,
-    ) -> Result<PhoneInfo, Failure> {
+    ) -> Result<(Phone, String), Failure> {
         let body = serde_json::json!({"code": code, "openid": openid});
         let result = async {
             let response = self
@@ -190,18 +187,23 @@ impl WeChat {
     }
 }
 
-/// Reads getuserphonenumber's answer: the phone info when errcode is 0 and the number and
-/// country code are digits (they are forwarded as headers).
-fn parse_answer(body: &[u8]) -> Result<PhoneInfo, Failure> {
+/// Reads getuserphonenumber's answer: the phone number and the watermark's appid, when errcode
+/// is 0 and the number and country code are digits (they are forwarded as headers).
+pub fn parse_answer(body: &[u8]) -> Result<(Phone, String), Failure> {
     let answer: Answer = serde_json::from_slice(body).map_err(|_| Failure::Unreadable)?;
     match answer.errcode {
         Some(0) | None => {}
         Some(errcode) => return Err(Failure::Errcode(errcode)),
     }
-    answer
-        .phone_info
-        .filter(|i| digits(&i.pure_phone_number, 20) && digits(&i.country_code, 4))
-        .ok_or(Failure::Unreadable)
+    let info = answer.phone_info.ok_or(Failure::Unreadable)?;
+    let phone = Phone {
+        number: info.pure_phone_number,
+        country_code: info.country_code,
+    };
+    match phone.is_well_formed() {
+        true => Ok((phone, info.watermark.appid)),
+        false => Err(Failure::Unreadable),
+    }
 }
 
 /// Whether an outcome is remembered for the code's lifetime: a number (paid: asking again would

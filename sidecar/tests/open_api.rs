@@ -92,6 +92,37 @@ async fn a_rejected_token_is_replaced_and_the_call_made_once_more_with_its_body(
 }
 
 #[tokio::test]
+async fn a_token_wechat_revoked_but_still_hands_out_is_forced_once_and_the_call_succeeds() {
+    let (env, open) = open_env(OPEN, "").await;
+    let get = || env.http.get(format!("{open}/cgi-bin/getcallbackip")).send();
+    assert_eq!(get().await.unwrap().status(), 200);
+    env.sim.revoke_token(APPID);
+    let r = get().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.json::<serde_json::Value>().await.unwrap()["ip_list"].is_array());
+    let outcomes: Vec<_> = env
+        .sim
+        .open_api_calls()
+        .into_iter()
+        .map(|c| c.appid)
+        .collect();
+    assert_eq!(outcomes, [Ok(APPID.into()), Err(40001), Ok(APPID.into())]);
+    assert_eq!(
+        env.sim.stable_token_calls(),
+        (3, 1),
+        "a normal call gave the revoked token back, so one forced refresh"
+    );
+    let metrics = env.metrics().await;
+    assert!(
+        metrics.contains("wxgate_access_token_forced_refreshes_total{result=\"ok\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains(&format!(
+        "wxgate_access_token_force_budget{{appid=\"{APPID}\"}} 19"
+    )));
+}
+
+#[tokio::test]
 async fn a_long_answer_is_streamed_back_whole() {
     let (env, open) = open_env(OPEN, "").await;
     let r = env

@@ -274,3 +274,24 @@ async fn the_token_endpoint_down_fails_phone_requests_clearly_and_nothing_else()
     assert_eq!(body["retryable"], true);
     assert!(!body.to_string().contains(APPSECRET));
 }
+
+#[tokio::test]
+async fn the_json_forward_format_carries_the_phone_number_too() {
+    let login = format!("{PHONE}    forward: {{ format: json, name: x-wx-identity }}\n");
+    let env = Env::start(Setup::default().login(&login)).await;
+    let r = env
+        .http
+        .post(env.url("/login"))
+        .header("js_code", "13900001111_1")
+        .header("phone_code", "13900001111_p1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let seen = json(r).await;
+    let identity: serde_json::Value =
+        serde_json::from_str(seen["headers"]["x-wx-identity"].as_str().unwrap()).unwrap();
+    assert_eq!(identity["phone_number"], "13900001111");
+    assert_eq!(identity["phone_country_code"], "86");
+    assert_eq!(identity["openid"], wechat::openid(APPID, "13900001111_1"));
+}

@@ -47,6 +47,9 @@ pub(super) struct AppTokens {
     current: Option<Issued>,
     /// The token before `current`, still valid until it expires (normal refresh only).
     previous: Option<Issued>,
+    /// `current` was revoked ([`Simulator::revoke_token`]): APIs refuse it, stable_token still
+    /// hands it out until a forced refresh.
+    revoked: bool,
     /// When forced refreshes happened (simulator seconds).
     forced: Vec<i64>,
     issued: u32,
@@ -65,11 +68,13 @@ impl AppTokens {
             expires_at: now + TOKEN_TTL_SECS,
         };
         self.previous = self.current.replace(issued.clone());
+        self.revoked = false;
         issued
     }
 
     pub(super) fn is_valid(&self, token: &str, now: i64) -> bool {
-        [&self.current, &self.previous]
+        let current = self.current.as_ref().filter(|_| !self.revoked).cloned();
+        [&current, &self.previous]
             .into_iter()
             .flatten()
             .any(|i| i.token == token && now < i.expires_at)
@@ -92,6 +97,15 @@ impl Simulator {
             .tokens
             .get(appid)
             .is_some_and(|t| t.is_valid(token, now))
+    }
+
+    /// Revokes the current token of `appid` the way WeChat may (after an AppSecret reset): APIs
+    /// answer it 40001, while stable_token in normal mode still hands it out; only a forced
+    /// refresh replaces it.
+    pub fn revoke_token(&self, appid: &str) {
+        if let Some(t) = self.seen().tokens.get_mut(appid) {
+            t.revoked = true;
+        }
     }
 
     /// Every token issued to `appid` that is still known (current and previous).

@@ -3,7 +3,8 @@
 #   format, lints (warnings are errors), the workspace-hack crate (scripts/workspace-hack.sh),
 #   the dependency policy (scripts/deny.sh), fuzzing
 #   (scripts/fuzz.sh), the real kube-apiserver harness, then every test of the
-#   workspace (the e2e tests run against that API server), then a real node
+#   workspace (the e2e tests run against that API server), the mini-program SDK's tests
+#   (sdk/miniprogram/test.sh, against a real sidecar), then a real node
 #   (tests/kube-node/start.sh: containerd, kubelet, kube-proxy, wxgate's images) and the tests
 #   that install wxgate with Helm and serve real pods on it. The node needs root.
 # It installs what it needs and caches heavy builds under $HOME/.cache.
@@ -63,6 +64,10 @@ helm version --short
 step "cargo test (unit, integration on loopback, end-to-end on the API server)"
 cargo test --workspace --locked
 bash tests/kube-apiserver/stop.sh "$kas_dir"
+
+step "the mini-program client SDK against a real sidecar (sdk/miniprogram/test.sh: node --test, tsc, npm pack)"
+command -v node >/dev/null || apt-get install -y -q nodejs npm >/dev/null
+bash sdk/miniprogram/test.sh
 
 step "a real node: containerd, kubelet, kube-proxy and wxgate's images (tests/kube-node/start.sh)"
 bash tests/kube-node/start.sh "$node_dir"

@@ -135,6 +135,17 @@ function withQuery(url, name, value) {
   return `${url}${sep}${encodeURIComponent(name)}=${encodeURIComponent(value)}`;
 }
 
+/**
+ * Whether a retryable answer may be retried for this method: always, except where the app may
+ * have acted on the request already (no answer at all, or the app's own timeout) and the method
+ * is not idempotent.
+ */
+function safeToRetry(method, code) {
+  const m = (method || 'GET').toUpperCase();
+  const idempotent = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'].includes(m);
+  return idempotent || (code !== 'NETWORK_ERROR' && code !== 'UPSTREAM_TIMEOUT');
+}
+
 function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -228,8 +239,11 @@ class Client {
     let retries = 0;
     let code = await this.platform.login();
     for (;;) {
-      const res = await this._send(this._loginRequest(code, extra));
-      const err = errorOf(res);
+      // A login code sent again within its five minutes gets wxgate's first answer, so a login
+      // that got no answer is safe to send again.
+      const sent = await this._attempt(this._loginRequest(code, extra));
+      const res = sent.res;
+      const err = sent.err || errorOf(res);
       if (!err && res.statusCode >= 200 && res.statusCode < 300) {
         const credential = this._credentialOf(res);
         if (!credential) {
@@ -313,14 +327,16 @@ class Client {
     }
   }
 
-  async _send(options) {
+  /** Sends a request: `{ res }`, or `{ err }` (NETWORK_ERROR) when it got no answer. */
+  async _attempt(options) {
     try {
-      return await this.platform.request(options);
+      return { res: await this.platform.request(options) };
     } catch (e) {
-      throw new WxGateError('NETWORK_ERROR', (e && e.message) || 'the request failed', {
+      const err = new WxGateError('NETWORK_ERROR', (e && e.message) || 'the request failed', {
         retryable: true,
         response: undefined,
       });
+      return { err };
     }
   }
 
@@ -366,8 +382,9 @@ class Client {
       req.url = /^https?:\/\//.test(options.url || '') ? options.url : this.baseURL + (options.url || '/');
       if (put) put(req);
       this._attach(req, credential);
-      const res = await this._send(req);
-      const err = errorOf(res);
+      const sent = await this._attempt(req);
+      const res = sent.res;
+      const err = sent.err || errorOf(res);
       if (!err) {
         const renewed = res.statusCode < 300 ? this._credentialOf(res) : null;
         if (renewed) this._store(renewed);
@@ -379,7 +396,7 @@ class Client {
         credential = this._credential && this._credential !== credential ? this._credential : await this._relogin(credential);
         continue;
       }
-      if (err.retryable && retries < this.retry.attempts) {
+      if (err.retryable && retries < this.retry.attempts && safeToRetry(req.method, err.code)) {
         retries += 1;
         await this._backoff(err, retries);
         continue;

@@ -191,3 +191,15 @@ test('uni-app and Taro run the same logic through their adapters', async () => {
     assert.deepEqual(providers, [name === 'uni' ? 'weixin' : undefined], name);
   }
 });
+
+test('no answer at all: retried where safe, then NETWORK_ERROR', async () => {
+  const wx = fakeWx({ codes: (n) => `hank_${n}` });
+  const down = client(wx, { baseURL: 'http://127.0.0.1:9' });
+  const err = await down.request({ url: '/x' }).catch((e) => e);
+  assert.equal(err.code, 'NETWORK_ERROR');
+  assert.equal(wx.requests.length, 3, 'a login resent with its code is safe: the first try and two retries');
+  wx.storage.set('wxgate.credential', 'v1.kept');
+  const post = await client(wx, { baseURL: 'http://127.0.0.1:9' }).request({ url: '/pay', method: 'POST', data: {} }).catch((e) => e);
+  assert.equal(post.code, 'NETWORK_ERROR');
+  assert.equal(wx.requests.length, 4, 'a POST that may have reached the app is not sent again');
+});

@@ -162,7 +162,7 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
     let served = tokio::spawn(proxy::serve(traffic, state, async move {
         let _ = stopped.await;
     }));
-    tracing::info!(traffic = %traffic_addr, admin = %admin_addr, open_api = ?open_api_addr, upstream = %args.upstream, "wxgate sidecar listening");
+    tracing::info!(traffic = %traffic_addr, admin = %admin_addr, open_api = %open_api_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()), upstream = %args.upstream, "wxgate sidecar listening");
     Ok(Running {
         traffic: traffic_addr,
         admin: admin_addr,

@@ -7,6 +7,7 @@
 #
 #   bash bench/run.sh [seconds per run, default 5] [repetitions, default 3] [connections, default 64]
 #   WXGATE_BENCH_ACCESS_LOG=true bash bench/run.sh ...   # the same with the access log on (default off, as nginx's)
+#   WXGATE_BENCH_SIDECAR=/path/to/wxgate-sidecar bash bench/run.sh ...   # another build (before/after)
 #
 # Needs wrk and nginx (installed from Debian's packages when missing) and builds release
 # binaries. Prints a table of medians and the ratios BENCHMARKS.md reports.
@@ -19,6 +20,7 @@ need() { command -v "$1" >/dev/null || { apt-get install -y -q "$2" >/dev/null; 
 need wrk wrk; need nginx nginx-light
 cargo build -q --release --locked -p wxgate-sidecar -p wxgate-sim
 bin=target/release
+sidecar_bin=${WXGATE_BENCH_SIDECAR:-$bin/wxgate-sidecar}
 work=$(mktemp -d); pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
@@ -77,7 +79,7 @@ YAML
 manifests "$work/pass" "  apis: [ { path: /login, match: Exact } ]"
 manifests "$work/verify" ""
 sidecar() { # $1 port, $2 manifests
-  WXGATE_ACCESS_LOG=$ACCESS_LOG WXGATE_LOG=warn taskset -c 1 "$bin/wxgate-sidecar" --manifests "$2" \
+  WXGATE_ACCESS_LOG=$ACCESS_LOG WXGATE_LOG=warn taskset -c 1 "$sidecar_bin" --manifests "$2" \
     --listen "127.0.0.1:$1" --admin-listen "127.0.0.1:$(($1 + 100))" \
     --upstream "http://127.0.0.1:$APP" --wechat-api-base "http://127.0.0.1:$SIM" \
     >"$work/sidecar-$1.log" 2>&1 & pids+=($!)

@@ -261,6 +261,20 @@ pub(crate) fn send_failure(e: &reqwest::Error) -> Failure {
     }
 }
 
+/// POSTs a JSON body and reads WeChat's answer ([`read_answer`]).
+async fn post_json(
+    request: reqwest::RequestBuilder,
+    body: &serde_json::Value,
+) -> Result<Vec<u8>, Failure> {
+    let response = request
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(|e| send_failure(&e))?;
+    read_answer(response).await
+}
+
 /// WeChat's answer body: an HTTP 2xx of at most [`MAX_RESPONSE_BYTES`].
 async fn read_answer(mut response: reqwest::Response) -> Result<Vec<u8>, Failure> {
     if !response.status().is_success() {

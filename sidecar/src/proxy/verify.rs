@@ -53,8 +53,16 @@ pub async fn handle(
     rec.openid = Some(claims.openid.clone());
     // The credential is for the sidecar: the app never sees it.
     params::remove(&mut parts, at, name);
-    let phone_path =
-        crate::routing::normalize(parts.uri.path()).and_then(|p| phone::on_path(plugin, &p));
+    // The path is normalized again only for a plugin with phone paths: not on every request.
+    let has_phone_paths = plugin
+        .config
+        .phone
+        .as_ref()
+        .is_some_and(|p| !p.paths.is_empty());
+    let phone_path = has_phone_paths
+        .then(|| crate::routing::normalize(parts.uri.path()))
+        .flatten()
+        .and_then(|p| phone::on_path(plugin, &p));
     let (up_body, fresh_phone) = match phone_path {
         None => (body::stream_up(body, state.limits.max_body_bytes), None),
         Some(p) => {

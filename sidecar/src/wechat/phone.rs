@@ -15,7 +15,7 @@ use serde::Deserialize;
 use wxgate_crds::secret::SecretString;
 
 use super::token::AccessToken;
-use super::{Failure, WeChat, read_answer, send_failure};
+use super::{Failure, WeChat, post_json};
 use crate::error::ErrorCode;
 use crate::flights::{key, once};
 
@@ -167,16 +167,11 @@ impl WeChat {
     ) -> Result<(Phone, String), Failure> {
         let body = serde_json::json!({"code": code, "openid": openid});
         let result = async {
-            let response = self
+            let request = self
                 .http
                 .post(&self.phone_url)
-                .query(&[("access_token", token.expose())])
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(body.to_string())
-                .send()
-                .await
-                .map_err(|e| send_failure(&e))?;
-            parse_answer(&read_answer(response).await?)
+                .query(&[("access_token", token.expose())]);
+            parse_answer(&post_json(request, &body).await?)
         }
         .await;
         self.metrics.wechat_api_call(

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use wxgate_crds::secret::SecretString;
 
-use super::{Failure, read_answer, send_failure};
+use super::{Failure, post_json};
 use crate::error::ErrorCode;
 use crate::metrics::Metrics;
 
@@ -336,15 +336,7 @@ impl AccessTokens {
             "secret": secret.expose(),
             "force_refresh": force,
         });
-        let response = self
-            .http
-            .post(&self.url)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .map_err(|e| send_failure(&e))?;
-        parse_answer(&read_answer(response).await?)
+        parse_answer(&post_json(self.http.post(&self.url), &body).await?)
     }
 }
 

@@ -4,10 +4,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 
-use super::upstream::UpBody;
+use super::upstream::{AppBody, UpBody};
 
 /// Body of a response to the client: the app's stream, or a body the sidecar made.
-pub type RespBody = Either<Incoming, Full<Bytes>>;
+pub type RespBody = Either<AppBody, Full<Bytes>>;
 
 /// The client's body, streamed upstream, cut off beyond `max` bytes.
 pub fn stream_up(body: Incoming, max: u64) -> UpBody {

@@ -13,11 +13,10 @@ use http::{Request, Response};
 use http_body_util::Either;
 use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
-use tokio::sync::Mutex;
 
 use super::forward::forward;
 use super::record::Record;
-use super::upstream::UpstreamConn;
+use super::upstream::AppSlot;
 use super::{RespBody, State, body, hygiene, login, verify};
 use crate::error::ErrorCode;
 use crate::metrics::RouteKind;
@@ -28,7 +27,7 @@ use crate::{tags, trace};
 pub struct Conn {
     pub peer: SocketAddr,
     /// The connection's own upstream connection.
-    pub up: Arc<Mutex<UpstreamConn>>,
+    pub up: Arc<AppSlot>,
     /// Raised by the framing guard when a request carried both Content-Length and
     /// Transfer-Encoding.
     pub smuggling: Arc<AtomicBool>,
@@ -111,7 +110,7 @@ pub fn hash_openid(openid: &str) -> String {
 
 async fn dispatch(
     state: &State,
-    up: &Mutex<UpstreamConn>,
+    up: &Arc<AppSlot>,
     peer: SocketAddr,
     mut parts: Parts,
     body: Incoming,

@@ -1,17 +1,18 @@
 //! A login request: take the code, exchange it with WeChat, forward the login to the app with
 //! WeChat's data and without the code, and if the app accepts it, issue the credential.
 
+use std::sync::Arc;
+
 use http::Response;
 use http::request::Parts;
 use http_body_util::Either;
 use hyper::body::Incoming;
-use tokio::sync::Mutex;
 
 use super::codes::{self, Wanted};
 use super::forward::forward;
 use super::identity::{self, Identity};
 use super::record::Record;
-use super::upstream::UpstreamConn;
+use super::upstream::AppSlot;
 use super::{RespBody, State, phone, session};
 use crate::active::{Active, LoginPlugin};
 use crate::credential::{Claims, unix_now};
@@ -30,7 +31,7 @@ pub(super) fn is_login(plugin: &LoginPlugin, path: &str, parts: &Parts) -> bool 
 
 pub(super) async fn handle(
     state: &State,
-    up: &Mutex<UpstreamConn>,
+    up: &Arc<AppSlot>,
     active: &Active,
     plugin: &LoginPlugin,
     mut parts: Parts,

@@ -30,12 +30,12 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 use crate::active::ActiveConfig;
 use crate::metrics::Metrics;
 use crate::wechat::WeChat;
-use upstream::{Upstream, UpstreamConn};
+use upstream::{AppSlot, Upstream};
 
 pub use body::RespBody;
 
@@ -136,7 +136,7 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Futu
                 };
                 let _ = stream.set_nodelay(true);
                 let state = Arc::clone(&state);
-                let up = Arc::new(Mutex::new(UpstreamConn::new()));
+                let up = Arc::new(AppSlot::default());
                 let smuggling = Arc::new(AtomicBool::new(false));
                 let stream = framing::Sniffed::new(stream, framing::Tracker::new(Arc::clone(&smuggling)));
                 let idle = state.limits.drain_idle;

@@ -4,9 +4,9 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, SET_COOKIE};
 use http::{HeaderMap, Response};
 use http_body_util::{Either, Full};
-use hyper::body::Incoming;
 use wxgate_crds::render::contract::ReturnIn;
 
+use super::upstream::AppBody;
 use super::{RespBody, body};
 use crate::active::LoginPlugin;
 
@@ -14,7 +14,7 @@ use crate::active::LoginPlugin;
 /// the app's JSON object answer when that has a known length of at most `max_merge` bytes;
 /// otherwise, it travels in the header of the same name.
 pub async fn put(
-    mut response: Response<Incoming>,
+    mut response: Response<AppBody>,
     plugin: &LoginPlugin,
     credential: &str,
     max_merge: usize,

@@ -1,18 +1,26 @@
-//! The app behind the sidecar. Each downstream connection keeps its own upstream connection
-//! (HTTP/1.1 keep-alive), so a request needs no pool lookup and connections are reused for as
-//! long as the client keeps its own.
+//! The app behind the sidecar, spoken to in HTTP/1.1 by the request's own task. Each client
+//! connection keeps one app connection between its requests ([`AppSlot`]): a request writes its
+//! head (and body) to it, reads the app's head, and the app's body is read by [`AppBody`] as the
+//! client connection writes it out, which puts the connection back when the body ends. No task,
+//! channel or pool sits between the two connections.
 
+mod body;
+mod head;
+
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{Request, Response};
+use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use hyper::body::Body as _;
+use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 
 use crate::error::ErrorCode;
+pub use body::AppBody;
 
 /// Request body sent upstream: the client's stream, or a body the sidecar rewrote.
 pub type UpBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
@@ -55,95 +63,206 @@ impl Upstream {
     }
 }
 
-/// The upstream connection of one downstream connection.
-pub struct UpstreamConn {
-    sender: Option<SendRequest<UpBody>>,
-}
+/// The app connection one client connection keeps between its requests (HTTP/1.1 keep-alive):
+/// empty while a request uses it, or when the last answer did not leave it reusable.
+#[derive(Default)]
+pub struct AppSlot(Mutex<Option<AppConn>>);
 
-impl UpstreamConn {
-    pub fn new() -> Self {
-        Self { sender: None }
+impl AppSlot {
+    fn take(&self) -> Option<AppConn> {
+        self.0.lock().ok()?.take()
     }
 
-    async fn connect(
-        &mut self,
-        upstream: &Upstream,
-    ) -> Result<&mut SendRequest<UpBody>, ErrorCode> {
+    fn put(&self, conn: AppConn) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(conn);
+        }
+    }
+}
+
+/// One connection to the app and the bytes read from it and not yet used.
+struct AppConn {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl AppConn {
+    async fn connect(upstream: &Upstream) -> Result<Self, ErrorCode> {
         let stream =
             tokio::time::timeout(upstream.connect_timeout, TcpStream::connect(&upstream.addr))
                 .await
                 .map_err(|_| ErrorCode::UpstreamTimeout)?
                 .map_err(|_| ErrorCode::UpstreamUnavailable)?;
         let _ = stream.set_nodelay(true);
-        let (sender, conn) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|_| ErrorCode::UpstreamUnavailable)?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "upstream connection ended");
-            }
-        });
-        Ok(self.sender.insert(sender))
+        Ok(Self {
+            stream,
+            buf: BytesMut::new(),
+        })
     }
 
-    /// Sends a request and waits for the response headers. A request that never left (the
-    /// kept-alive connection had closed) is resent once on a fresh connection.
-    pub async fn send(
-        &mut self,
-        upstream: &Upstream,
-        mut req: Request<UpBody>,
-    ) -> Result<Response<Incoming>, ErrorCode> {
-        for attempt in 0..2 {
-            let sender = match self.sender.as_mut() {
-                Some(s) if !s.is_closed() => s,
-                _ => self.connect(upstream).await?,
-            };
-            if sender.ready().await.is_err() {
-                self.sender = None;
-                continue;
-            }
-            match tokio::time::timeout(upstream.response_timeout, sender.try_send_request(req))
-                .await
-            {
-                Ok(Ok(response)) => return Ok(response),
-                Ok(Err(mut e)) => {
-                    self.sender = None;
-                    if let Some(code) = client_body_fault(e.error()) {
-                        return Err(code);
-                    }
-                    match e.take_message() {
-                        Some(unsent) if attempt == 0 => req = unsent,
-                        _ => return Err(ErrorCode::UpstreamUnavailable),
-                    }
-                }
-                Err(_) => {
-                    self.sender = None;
-                    return Err(ErrorCode::UpstreamTimeout);
-                }
-            }
+    /// Whether a kept connection can take a request: the app has not closed it, nor sent
+    /// anything since its last answer (which would be out of step). Costs a system call only
+    /// when the socket was reported readable.
+    fn is_reusable(&mut self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.stream.poll_read_ready(&mut cx) {
+            Poll::Pending => true,
+            Poll::Ready(Err(_)) => false,
+            Poll::Ready(Ok(())) => matches!(
+                self.stream.try_read_buf(&mut self.buf),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+            ),
         }
-        Err(ErrorCode::UpstreamUnavailable)
     }
 }
 
-/// A request that failed on the client's own body, not on the app: the body passed
-/// `--max-body-bytes` (413), or its framing broke mid-stream (400).
-fn client_body_fault(error: &hyper::Error) -> Option<ErrorCode> {
-    if !error.is_user() {
-        return None;
+/// Why an exchange with the app failed.
+enum Failure {
+    /// The client's own body broke (400) or passed `--max-body-bytes` (413).
+    Client(ErrorCode),
+    /// No answer: the connection failed or closed. `silent` when the app sent no byte at all.
+    App { silent: bool },
+    /// The app's answer is not HTTP/1.1 the sidecar can forward as is.
+    Malformed,
+}
+
+/// Sends a request to the app and waits for its response head. A kept connection the app has
+/// closed is noticed before use; one that closes as the request is sent, with no byte back,
+/// costs a resend on a fresh connection when the request is idempotent and has no body.
+pub async fn send(
+    upstream: &Upstream,
+    slot: &Arc<AppSlot>,
+    req: Request<UpBody>,
+) -> Result<Response<AppBody>, ErrorCode> {
+    let (parts, mut body) = req.into_parts();
+    let (head, chunked) = head::encode_request(&parts, &body.size_hint());
+    let resendable = body.is_end_stream() && parts.method.is_idempotent();
+    let is_head = parts.method == http::Method::HEAD;
+    for attempt in 0..2 {
+        let kept = slot
+            .take()
+            .filter(|_| attempt == 0)
+            .and_then(|mut c| c.is_reusable().then_some(c));
+        let (mut conn, reused) = match kept {
+            Some(c) => (c, true),
+            None => (AppConn::connect(upstream).await?, false),
+        };
+        let exchanged = tokio::time::timeout(
+            upstream.response_timeout,
+            exchange(&mut conn, &head, &mut body, chunked),
+        )
+        .await;
+        let failure = match exchanged {
+            Err(_) => return Err(ErrorCode::UpstreamTimeout),
+            Ok(Ok((mut response, keep))) => {
+                let Some((framing, reusable)) = head::response_framing(&mut response, is_head)
+                else {
+                    return Err(ErrorCode::UpstreamUnavailable);
+                };
+                let keep = keep && reusable;
+                return Ok(response.map(|()| AppBody::new(conn, framing, keep, slot)));
+            }
+            Ok(Err(f)) => f,
+        };
+        match failure {
+            Failure::Client(code) => return Err(code),
+            Failure::App { silent: true } if reused && resendable => continue,
+            Failure::App { .. } | Failure::Malformed => {
+                return Err(ErrorCode::UpstreamUnavailable);
+            }
+        }
     }
-    let mut cause = std::error::Error::source(error);
+    Err(ErrorCode::UpstreamUnavailable)
+}
+
+/// Writes the request and reads the response head; the body is written while the head is
+/// awaited, since an app may answer before reading it all. Also says whether the connection
+/// can carry another request (the body went out whole and the app did not ask to close).
+async fn exchange(
+    conn: &mut AppConn,
+    head: &[u8],
+    body: &mut UpBody,
+    chunked: bool,
+) -> Result<(Response<()>, bool), Failure> {
+    let AppConn { stream, buf } = conn;
+    let silent = |buf: &BytesMut| Failure::App {
+        silent: buf.is_empty(),
+    };
+    if body.is_end_stream() {
+        stream.write_all(head).await.map_err(|_| silent(buf))?;
+        let (response, keep) = head::read_response(stream, buf).await?;
+        return Ok((response, keep));
+    }
+    let (mut reader, writer) = stream.split();
+    let mut writer = BufWriter::with_capacity(16 * 1024, writer);
+    let sending = async {
+        writer.write_all(head).await.map_err(|_| None)?;
+        write_body(&mut writer, body, chunked).await?;
+        writer.flush().await.map_err(|_| None)
+    };
+    let reading = head::read_response(&mut reader, buf);
+    tokio::pin!(sending, reading);
+    // None: still sending; Some(true): sent whole; Some(false): the app stopped taking it.
+    let mut sent: Option<bool> = None;
+    loop {
+        tokio::select! {
+            biased;
+            result = &mut sending, if sent.is_none() => match result {
+                Ok(()) => sent = Some(true),
+                Err(Some(code)) => return Err(Failure::Client(code)),
+                Err(None) => sent = Some(false),
+            },
+            read = &mut reading => {
+                let (response, keep) = read?;
+                return Ok((response, keep && sent == Some(true)));
+            }
+        }
+    }
+}
+
+/// Streams the request body; `Err(Some(code))` when the client's body fails, `Err(None)` when
+/// the app's connection does.
+async fn write_body<W: tokio::io::AsyncWrite + Unpin>(
+    writer: &mut W,
+    body: &mut UpBody,
+    chunked: bool,
+) -> Result<(), Option<ErrorCode>> {
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Some(client_body_fault(&*e)))?;
+        // Trailers are not forwarded: the `Trailer` header that would announce them is
+        // hop-by-hop.
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if data.is_empty() {
+            continue;
+        }
+        if chunked {
+            let size = format!("{:X}\r\n", data.len());
+            writer.write_all(size.as_bytes()).await.map_err(|_| None)?;
+        }
+        writer.write_all(&data).await.map_err(|_| None)?;
+        if chunked {
+            writer.write_all(b"\r\n").await.map_err(|_| None)?;
+        }
+        // The head goes out with the first piece of body, each piece as it comes.
+        writer.flush().await.map_err(|_| None)?;
+    }
+    if chunked {
+        writer.write_all(b"0\r\n\r\n").await.map_err(|_| None)?;
+    }
+    Ok(())
+}
+
+/// A body that failed on the client's side: past `--max-body-bytes` (413), or its framing
+/// broke mid-stream (400).
+fn client_body_fault(error: &(dyn std::error::Error + 'static)) -> ErrorCode {
+    let mut cause = Some(error);
     while let Some(c) = cause {
         if c.is::<http_body_util::LengthLimitError>() {
-            return Some(ErrorCode::RequestTooLarge);
+            return ErrorCode::RequestTooLarge;
         }
         cause = c.source();
     }
-    Some(ErrorCode::BadRequest)
-}
-
-impl Default for UpstreamConn {
-    fn default() -> Self {
-        Self::new()
-    }
+    ErrorCode::BadRequest
 }

@@ -1,16 +1,17 @@
 //! A bound request that is not a login: verify the credential without any network call, then
 //! forward with the identity, or answer 401 and never contact the app.
 
+use std::sync::Arc;
+
 use http::Response;
 use http::request::Parts;
 use http_body_util::Either;
 use hyper::body::Incoming;
-use tokio::sync::Mutex;
 
 use super::forward::forward;
 use super::identity::{self, Identity};
 use super::record::Record;
-use super::upstream::UpstreamConn;
+use super::upstream::AppSlot;
 use super::{RespBody, State, body, codes, phone, session};
 use crate::active::{Active, LoginPlugin};
 use crate::credential::{Claims, Rejection, unix_now};
@@ -19,7 +20,7 @@ use crate::params::{self, Found, Location};
 
 pub async fn handle(
     state: &State,
-    up: &Mutex<UpstreamConn>,
+    up: &Arc<AppSlot>,
     active: &Active,
     plugin: &LoginPlugin,
     mut parts: Parts,

@@ -126,7 +126,8 @@ pub struct Args {
     /// Log format.
     #[arg(long, env = "WXGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
-    /// Log filter (tracing EnvFilter syntax).
+    /// Log filter: a default level and `target=level` pairs, comma-separated
+    /// (`warn,wxgate_sidecar=debug`).
     #[arg(long, env = "WXGATE_LOG", default_value = "info")]
     pub log: String,
     /// Worker threads (1: a single-threaded runtime, the lightest).

@@ -12,12 +12,12 @@ pub type RespBody = Either<AppBody, Full<Bytes>>;
 /// The client's body, streamed upstream, cut off beyond `max` bytes.
 pub fn stream_up(body: Incoming, max: u64) -> UpBody {
     let max = usize::try_from(max).unwrap_or(usize::MAX);
-    Limited::new(body, max).boxed()
+    Either::Left(Limited::new(body, max))
 }
 
 /// A body the sidecar rewrote.
 pub fn full_up(bytes: Bytes) -> UpBody {
-    Full::new(bytes).map_err(|never| match never {}).boxed()
+    Either::Right(Full::new(bytes))
 }
 
 /// Reads a whole body of at most `max` bytes; `None` when larger or broken.

@@ -1,12 +1,13 @@
 //! One request: hygiene, routing, then pass-through, login or verification; metrics and the
 //! access log at the end.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use http::header::{CONTENT_LENGTH, HeaderValue};
+use http::header::{CONTENT_LENGTH, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::uri::{PathAndQuery, Uri};
 use http::{Request, Response};
@@ -194,12 +195,14 @@ fn origin_form(parts: &mut Parts) {
 }
 
 fn append_forwarded_for(parts: &mut Parts, peer: SocketAddr) {
-    const XFF: &str = "x-forwarded-for";
-    let ip = peer.ip().to_string();
-    let value = match parts.headers.get(XFF).and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.is_empty() => format!("{prev}, {ip}"),
-        _ => ip,
-    };
+    const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
+    let prev = parts.headers.get(&XFF).and_then(|v| v.to_str().ok());
+    let mut value = String::with_capacity(prev.map_or(0, |p| p.len() + 2) + 39);
+    if let Some(prev) = prev.filter(|p| !p.is_empty()) {
+        value.push_str(prev);
+        value.push_str(", ");
+    }
+    let _ = write!(value, "{}", peer.ip());
     if let Ok(v) = HeaderValue::try_from(value) {
         parts.headers.insert(XFF, v);
     }

@@ -67,7 +67,7 @@ pub(super) async fn handle(
         Err(e) => return rec.reject(e),
     };
     drop(code);
-    rec.openid = Some(session.openid.clone());
+    rec.openid = state.access_log.then(|| session.openid.clone());
     let phone = match phone_code {
         Some(code) => match phone::exchange(state, plugin, &session.openid, &code).await {
             Ok(p) => Some(p),

@@ -14,7 +14,8 @@ pub struct Record {
     /// The traceId parameter's value and the request's trace id.
     pub trace: Option<(String, String)>,
     pub code: Option<ErrorCode>,
-    /// Set once WeChat or a credential vouched for it; logged only as a hash.
+    /// Set once WeChat or a credential vouched for it, when the access log is on; logged only
+    /// as a hash.
     pub openid: Option<String>,
     /// The span exported for a traced request, when an OTLP endpoint is configured.
     pub span: Option<trace::RequestSpan>,

@@ -13,17 +13,17 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::{Request, Response};
-use http_body_util::BodyExt;
-use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Body as _;
+use hyper::body::Incoming;
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 
 use crate::error::ErrorCode;
 pub use body::AppBody;
 
-/// Request body sent upstream: the client's stream, or a body the sidecar rewrote.
-pub type UpBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+/// Request body sent upstream: the client's stream (bounded), or a body the sidecar rewrote.
+pub type UpBody = Either<Limited<Incoming>, Full<Bytes>>;
 
 /// Where the app listens and how long to wait for it.
 #[derive(Clone, Debug)]
@@ -80,10 +80,12 @@ impl AppSlot {
     }
 }
 
-/// One connection to the app and the bytes read from it and not yet used.
+/// One connection to the app, the bytes read from it and not yet used, and the buffer request
+/// heads are written into (kept for the next request).
 struct AppConn {
     stream: TcpStream,
     buf: BytesMut,
+    head_buf: Vec<u8>,
 }
 
 impl AppConn {
@@ -97,6 +99,7 @@ impl AppConn {
         Ok(Self {
             stream,
             buf: BytesMut::new(),
+            head_buf: Vec::new(),
         })
     }
 
@@ -135,7 +138,6 @@ pub async fn send(
     req: Request<UpBody>,
 ) -> Result<Response<AppBody>, ErrorCode> {
     let (parts, mut body) = req.into_parts();
-    let (head, chunked) = head::encode_request(&parts, &body.size_hint());
     let resendable = body.is_end_stream() && parts.method.is_idempotent();
     let is_head = parts.method == http::Method::HEAD;
     for attempt in 0..2 {
@@ -147,9 +149,10 @@ pub async fn send(
             Some(c) => (c, true),
             None => (AppConn::connect(upstream).await?, false),
         };
+        let chunked = head::encode_request(&parts, &body.size_hint(), &mut conn.head_buf);
         let exchanged = tokio::time::timeout(
             upstream.response_timeout,
-            exchange(&mut conn, &head, &mut body, chunked),
+            exchange(&mut conn, &mut body, chunked),
         )
         .await;
         let failure = match exchanged {
@@ -180,11 +183,14 @@ pub async fn send(
 /// can carry another request (the body went out whole and the app did not ask to close).
 async fn exchange(
     conn: &mut AppConn,
-    head: &[u8],
     body: &mut UpBody,
     chunked: bool,
 ) -> Result<(Response<()>, bool), Failure> {
-    let AppConn { stream, buf } = conn;
+    let AppConn {
+        stream,
+        buf,
+        head_buf: head,
+    } = conn;
     let silent = |buf: &BytesMut| Failure::App {
         silent: buf.is_empty(),
     };

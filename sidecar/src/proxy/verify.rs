@@ -51,7 +51,7 @@ pub async fn handle(
             return rec.reject(code);
         }
     };
-    rec.openid = Some(claims.openid.clone());
+    rec.openid = state.access_log.then(|| claims.openid.clone());
     // The credential is for the sidecar: the app never sees it.
     params::remove(&mut parts, at, name);
     // The path is normalized again only for a plugin with phone paths: not on every request.

@@ -27,11 +27,12 @@ pub enum Framing {
     Close,
 }
 
-/// The request head for the app, and whether its body goes chunked. The framing comes from
-/// the body itself: a body of known size gets its `Content-Length` (a bodiless GET, HEAD,
-/// DELETE, OPTIONS or TRACE none, unless the client sent one), any other body is chunked.
-pub fn encode_request(parts: &Parts, body: &SizeHint) -> (Vec<u8>, bool) {
-    let mut out = Vec::with_capacity(128 + parts.headers.len() * 48);
+/// Writes the request head for the app into `out` (emptied first), and says whether its body
+/// goes chunked. The framing comes from the body itself: a body of known size gets its
+/// `Content-Length` (a bodiless GET, HEAD, DELETE, OPTIONS or TRACE none, unless the client sent
+/// one), any other body is chunked.
+pub fn encode_request(parts: &Parts, body: &SizeHint, out: &mut Vec<u8>) -> bool {
+    out.clear();
     out.extend_from_slice(parts.method.as_str().as_bytes());
     out.push(b' ');
     let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
@@ -67,7 +68,7 @@ pub fn encode_request(parts: &Parts, body: &SizeHint) -> (Vec<u8>, bool) {
         }
     };
     out.extend_from_slice(b"\r\n");
-    (out, chunked)
+    chunked
 }
 
 /// Reads the app's final response head (informational 1xx answers are skipped), and whether

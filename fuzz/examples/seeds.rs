@@ -91,6 +91,11 @@ fn main() {
         ("framing", "pipelined", b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcPOST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n0\r\nTrailer-Field: 1\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()),
         ("framing", "bare-lf", b"GET /a HTTP/1.1\nHost: x\n\nPOST /b HTTP/1.1\nHost: x\nContent-Length: 4\nTransfer-Encoding: chunked\n\n0\r\n\r\n".to_vec()),
         ("framing", "empty-lines", b"\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhiGET /b?q HTTP/1.0\r\n\r\n".to_vec()),
+        ("app_response", "length", with_mode(0, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-WX-OPENID: o\r\n\r\nhelloHTTP/1.1 200 OK\r\n\r\n")),
+        ("app_response", "chunked", with_mode(0, b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=\"a\"\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n")),
+        ("app_response", "close", with_mode(0, b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end")),
+        ("app_response", "head", with_mode(1, b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")),
+        ("app_response", "both-lengths", with_mode(0, b"HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")),
     ];
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
     for (target, name, bytes) in seeds {

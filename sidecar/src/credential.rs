@@ -190,9 +190,12 @@ impl Sealer {
             return Err(Rejection::Invalid);
         }
         let encoded = credential.strip_prefix(PREFIX).ok_or(Rejection::Invalid)?;
-        let mut buf = URL_SAFE_NO_PAD
-            .decode(encoded)
+        // Decoded on the stack: a credential is checked on every request.
+        let mut raw = [0u8; MAX_LEN / 4 * 3];
+        let len = URL_SAFE_NO_PAD
+            .decode_slice(encoded, &mut raw)
             .map_err(|_| Rejection::Invalid)?;
+        let buf = &mut raw[..len];
         if buf.len() < KID_LEN + NONCE_LEN + TAG_LEN + 2 {
             return Err(Rejection::Invalid);
         }

@@ -277,6 +277,7 @@ async fn answers_the_sidecar_cannot_forward_are_502_and_never_reach_the_next_req
             "/x/gzip" => "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nxx",
             "/x/lengths" => "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
             "/x/switch" => "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
+            "/x/old-chunked" => "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
             "/x/bad-chunk" => "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
             // More bytes than announced: the rest must not become the next answer.
             "/x/overlong" => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged",
@@ -287,7 +288,13 @@ async fn answers_the_sidecar_cannot_forward_are_502_and_never_reach_the_next_req
     let (sc, _dir) = sidecar(&app).await;
     let http = client();
     let base = format!("http://{}", sc.traffic);
-    for path in ["/x/garbage", "/x/gzip", "/x/lengths", "/x/switch"] {
+    for path in [
+        "/x/garbage",
+        "/x/gzip",
+        "/x/lengths",
+        "/x/switch",
+        "/x/old-chunked",
+    ] {
         let r = http.get(format!("{base}{path}")).send().await.unwrap();
         assert_eq!(r.status(), 502, "{path}");
         assert_eq!(

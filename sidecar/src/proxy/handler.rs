@@ -1,7 +1,7 @@
 //! One request: hygiene, routing, then pass-through, login or verification; metrics and the
 //! access log at the end.
 
-use std::fmt::Write as _;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,7 +35,7 @@ pub struct Conn {
 }
 
 pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Response<RespBody> {
-    let started = Instant::now();
+    let started = state.access_log.then(Instant::now);
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
     let path = state.access_log.then(|| parts.uri.path().to_owned());
@@ -88,7 +88,7 @@ pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Respo
             openid_hash = openid_hash.as_deref(),
             trace_param = rec.trace.as_ref().map(|(v, _)| v.as_str()),
             trace_id = rec.trace.as_ref().map(|(_, t)| t.as_str()),
-            duration_us = started.elapsed().as_micros() as u64,
+            duration_us = started.map_or(0, |s| s.elapsed().as_micros() as u64),
         );
     }
     response
@@ -196,14 +196,19 @@ fn origin_form(parts: &mut Parts) {
 
 fn append_forwarded_for(parts: &mut Parts, peer: SocketAddr) {
     const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
-    let prev = parts.headers.get(&XFF).and_then(|v| v.to_str().ok());
-    let mut value = String::with_capacity(prev.map_or(0, |p| p.len() + 2) + 39);
-    if let Some(prev) = prev.filter(|p| !p.is_empty()) {
-        value.push_str(prev);
-        value.push_str(", ");
-    }
-    let _ = write!(value, "{}", peer.ip());
-    if let Ok(v) = HeaderValue::try_from(value) {
+    let ip = peer.ip();
+    let value = match parts.headers.get(&XFF).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.is_empty() => HeaderValue::try_from(format!("{prev}, {ip}")),
+        // The usual case: the address written on the stack, the value its one allocation.
+        _ => {
+            let mut buf = [0u8; 48];
+            let mut rest = &mut buf[..];
+            let _ = write!(rest, "{ip}");
+            let len = 48 - rest.len();
+            HeaderValue::from_bytes(&buf[..len])
+        }
+    };
+    if let Ok(v) = value {
         parts.headers.insert(XFF, v);
     }
 }

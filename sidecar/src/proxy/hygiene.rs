@@ -27,12 +27,19 @@ const HOP_BY_HOP: [&str; 10] = [
 /// Removes, in one pass over the header names, the hop-by-hop headers, those the `Connection`
 /// header nominates and those `also` selects.
 fn remove_headers(headers: &mut HeaderMap, also: impl Fn(&str) -> bool) {
+    // `close`, `keep-alive` and the other hop-by-hop names go anyway: only other names are
+    // kept (and copied), which the usual `Connection: keep-alive` never is.
     let nominated: Vec<String> = headers
         .get_all(CONNECTION)
         .iter()
         .flat_map(|v| v.to_str().unwrap_or_default().split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| !t.is_empty())
+        .map(str::trim)
+        .filter(|t| {
+            !t.is_empty()
+                && !t.eq_ignore_ascii_case("close")
+                && !HOP_BY_HOP.iter().any(|h| t.eq_ignore_ascii_case(h))
+        })
+        .map(str::to_ascii_lowercase)
         .collect();
     params::remove_headers(headers, |name| {
         HOP_BY_HOP.contains(&name) || nominated.iter().any(|n| n == name) || also(name)

@@ -260,6 +260,21 @@ async fn write_body<W: tokio::io::AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// An app's whole answer in `bytes`, read as the sidecar reads it: the final head (1xx skipped)
+/// and the body after `is_head` or not; `None` for what the sidecar answers 502 or cuts off.
+/// The fuzz target `app_response` holds it against hyper's own client.
+pub fn read_whole(bytes: &[u8], is_head: bool) -> Option<(Response<()>, Vec<u8>)> {
+    let mut buf = BytesMut::from(bytes);
+    let mut response = loop {
+        if let Some((response, _)) = head::parse(&mut buf).ok()?? {
+            break response;
+        }
+    };
+    let (framing, _) = head::response_framing(&mut response, is_head)?;
+    let body = body::read_all(framing, &mut buf)?;
+    Some((response, body))
+}
+
 /// A body that failed on the client's side: past `--max-body-bytes` (413), or its framing
 /// broke mid-stream (400).
 fn client_body_fault(error: &(dyn std::error::Error + 'static)) -> ErrorCode {

@@ -41,6 +41,30 @@ enum State {
     Close,
 }
 
+impl From<Framing> for State {
+    fn from(framing: Framing) -> Self {
+        match framing {
+            Framing::Empty => State::Length(0),
+            Framing::Length(n) => State::Length(n),
+            Framing::Chunked => State::ChunkSize,
+            Framing::Close => State::Close,
+        }
+    }
+}
+
+/// The whole body in `buf` (nothing more will come): `None` when it is broken or cut short.
+pub(super) fn read_all(framing: Framing, buf: &mut BytesMut) -> Option<Vec<u8>> {
+    let mut state = State::from(framing);
+    let mut out = Vec::new();
+    loop {
+        match step(&mut state, buf).ok()? {
+            Step::Data(bytes) => out.extend_from_slice(&bytes),
+            Step::End => return Some(out),
+            Step::Read => return matches!(state, State::Close).then_some(out),
+        }
+    }
+}
+
 /// What the bytes at hand give.
 enum Step {
     Data(Bytes),
@@ -51,15 +75,9 @@ enum Step {
 
 impl AppBody {
     pub(super) fn new(conn: AppConn, framing: Framing, keep: bool, slot: &Arc<AppSlot>) -> Self {
-        let state = match framing {
-            Framing::Empty => State::Length(0),
-            Framing::Length(n) => State::Length(n),
-            Framing::Chunked => State::ChunkSize,
-            Framing::Close => State::Close,
-        };
         let mut body = Self {
             conn: Some(conn),
-            state,
+            state: State::from(framing),
             keep,
             slot: Arc::clone(slot),
         };

@@ -98,7 +98,7 @@ pub async fn read_response<R: AsyncRead + Unpin>(
 /// Parses one response head off the front of `buf`: `None` when more bytes are needed,
 /// `Some(None)` for an informational answer (consumed), `Some(Some(..))` for the final one.
 #[allow(clippy::type_complexity)]
-fn parse(buf: &mut BytesMut) -> Result<Option<Option<(Response<()>, bool)>>, Failure> {
+pub(super) fn parse(buf: &mut BytesMut) -> Result<Option<Option<(Response<()>, bool)>>, Failure> {
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Response::new(&mut fields);
     let len = match parsed.parse(buf) {
@@ -164,13 +164,14 @@ fn has_token(headers: &HeaderMap, token: &str) -> bool {
 
 /// How the response body is delimited, and whether the connection may be reused after it;
 /// `None` for framing the sidecar will not forward (a transfer coding other than `chunked`,
-/// or conflicting lengths). With `chunked` the app's `Content-Length`, if any, is removed
+/// any transfer coding in HTTP/1.0, conflicting lengths). With `chunked` the app's `Content-Length`, if any, is removed
 /// (RFC 9112 section 6.3), and the length of several equal ones is kept once.
 pub fn response_framing(response: &mut Response<()>, is_head: bool) -> Option<(Framing, bool)> {
     let status = response.status();
     if is_head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         return Some((Framing::Empty, true));
     }
+    let old = response.version() == Version::HTTP_10;
     let headers = response.headers_mut();
     let mut codings = headers
         .get_all(TRANSFER_ENCODING)
@@ -180,6 +181,8 @@ pub fn response_framing(response: &mut Response<()>, is_head: bool) -> Option<(F
         .filter(|c| !c.is_empty());
     let coded = match (codings.next(), codings.next()) {
         (None, _) => false,
+        // RFC 9112 section 6.1: an HTTP/1.0 message with Transfer-Encoding is faulty framing.
+        _ if old => return None,
         (Some(c), None) if c.eq_ignore_ascii_case("chunked") => true,
         _ => return None,
     };

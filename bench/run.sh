@@ -51,40 +51,27 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm 
 trap cleanup EXIT
 
 APP=19080 NGX=19081 PASS=19082 VERIFY=19083 SIM=19084 VERIFY2=19085 O2P=19086 ISS=19087 NGXAUTH=19088 LOGIN=19089
-cat > "$work/nginx.conf" <<NGX
-worker_processes 1; daemon off; pid $work/nginx.pid; error_log $work/error.log;
+nginx_conf() { # $1 name, $2 servers and upstreams besides the app upstream -> $work/$1.conf
+  cat > "$work/$1.conf" <<NGX
+worker_processes 1; daemon off; pid $work/$1.pid; error_log $work/$1-error.log;
 events { worker_connections 4096; }
 http {
   access_log off;
   upstream app { server 127.0.0.1:$APP; keepalive 128; }
-  server { listen 127.0.0.1:$APP; location / { return 200 "hello world\n"; } }
+$2
 }
 NGX
-cat > "$work/proxy.conf" <<NGX
-worker_processes 1; daemon off; pid $work/proxy.pid; error_log $work/proxy-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  upstream app { server 127.0.0.1:$APP; keepalive 128; }
-  server { listen 127.0.0.1:$NGX; location / { proxy_pass http://app; proxy_http_version 1.1;
-           proxy_set_header Connection ""; proxy_set_header X-WX-OPENID "oBench"; } }
 }
-NGX
-cat > "$work/auth.conf" <<NGX
-worker_processes 1; daemon off; pid $work/auth.pid; error_log $work/auth-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  upstream app { server 127.0.0.1:$APP; keepalive 128; }
-  upstream o2p { server 127.0.0.1:$O2P; keepalive 128; }
+nginx_conf nginx "  server { listen 127.0.0.1:$APP; location / { return 200 \"hello world\\n\"; } }"
+nginx_conf proxy "  server { listen 127.0.0.1:$NGX; location / { proxy_pass http://app; proxy_http_version 1.1;
+           proxy_set_header Connection \"\"; proxy_set_header X-WX-OPENID \"oBench\"; } }"
+nginx_conf auth "  upstream o2p { server 127.0.0.1:$O2P; keepalive 128; }
   server { listen 127.0.0.1:$NGXAUTH;
     location = /oauth2/auth { internal; proxy_pass http://o2p; proxy_http_version 1.1;
-      proxy_set_header Connection ""; proxy_pass_request_body off; proxy_set_header Content-Length ""; }
+      proxy_set_header Connection \"\"; proxy_pass_request_body off; proxy_set_header Content-Length \"\"; }
     location / { auth_request /oauth2/auth; auth_request_set \$user \$upstream_http_x_auth_request_user;
-      proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";
-      proxy_set_header X-WX-OPENID \$user; } }
-}
-NGX
+      proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection \"\";
+      proxy_set_header X-WX-OPENID \$user; } }"
 taskset -c 1 nginx -c "$work/nginx.conf" -p "$work" & pids+=($!)
 taskset -c 1 nginx -c "$work/proxy.conf" -p "$work" & pids+=($!)
 taskset -c 1 nginx -c "$work/auth.conf" -p "$work" & pids+=($!)

@@ -6,8 +6,6 @@
 //! answers 502). The body is never longer than what the app sent.
 #![no_main]
 
-use std::sync::LazyLock;
-
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
@@ -15,14 +13,8 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use libfuzzer_sys::fuzz_target;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wxgate_fuzz::mode;
+use wxgate_fuzz::{RUNTIME, mode};
 use wxgate_sidecar::proxy::upstream::read_whole;
-
-static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("a runtime")
-});
 
 fuzz_target!(|data: &[u8]| {
     let Some((m, answer)) = mode(data) else {

@@ -7,7 +7,7 @@
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{Response, StatusCode, Uri};
@@ -18,13 +18,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use libfuzzer_sys::fuzz_target;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use wxgate_fuzz::RUNTIME;
 use wxgate_sidecar::proxy::framing::{Sniffed, Tracker};
-
-static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("a runtime")
-});
 
 fuzz_target!(|data: &[u8]| {
     RUNTIME.block_on(exchange(data));

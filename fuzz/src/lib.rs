@@ -15,6 +15,13 @@ use wxgate_crds::render::{self, Rendered, ServiceRef};
 use wxgate_sidecar::active::Active;
 use wxgate_sidecar::credential::Sealer;
 
+/// One single-threaded runtime for the targets that run async code.
+pub static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime")
+});
+
 /// The quickstart's manifests (plugin, binding, APPSECRET Secret, Tag plugin).
 pub const QUICKSTART: [&str; 4] = [
     include_str!("../../examples/quickstart/plugin.yaml"),

@@ -67,18 +67,7 @@ pub fn is_ambiguous(parts: &Parts) -> bool {
         (None, _) => parts.version < Version::HTTP_11,
         _ => false,
     };
-    let mut codings = parts
-        .headers
-        .get_all(TRANSFER_ENCODING)
-        .iter()
-        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
-        .map(str::trim)
-        .filter(|c| !c.is_empty());
-    let coding_ok = match (codings.next(), codings.next()) {
-        (None, _) => true,
-        (Some(c), None) => c.eq_ignore_ascii_case("chunked"),
-        _ => false,
-    };
+    let coding_ok = transfer_coding(&parts.headers) != Coding::Other;
     let nominations_ok = parts
         .headers
         .get_all(CONNECTION)
@@ -87,6 +76,32 @@ pub fn is_ambiguous(parts: &Parts) -> bool {
         .map(str::trim)
         .all(|t| !t.eq_ignore_ascii_case("host") && !t.eq_ignore_ascii_case("content-length"));
     !(host_ok && coding_ok && nominations_ok)
+}
+
+/// The transfer coding of a message's body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Coding {
+    /// No `Transfer-Encoding`.
+    None,
+    /// Exactly one coding, `chunked` (any letter case).
+    Chunked,
+    /// Several codings, or another one: framing the sidecar does not forward.
+    Other,
+}
+
+/// What the `Transfer-Encoding` fields of a message say, all of them taken together.
+pub fn transfer_coding(headers: &HeaderMap) -> Coding {
+    let mut codings = headers
+        .get_all(TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
+    match (codings.next(), codings.next()) {
+        (None, _) => Coding::None,
+        (Some(c), None) if c.eq_ignore_ascii_case("chunked") => Coding::Chunked,
+        _ => Coding::Other,
+    }
 }
 
 /// A `Host` value as RFC 9112 section 3.2 allows it: `uri-host [ ":" port ]` (RFC 3986: a

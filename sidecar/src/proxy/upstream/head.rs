@@ -10,6 +10,7 @@ use hyper::body::SizeHint;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::Failure;
+use crate::proxy::hygiene::{Coding, transfer_coding};
 
 /// The longest response head read: hyper's own read buffer limit.
 const MAX_HEAD: usize = 8192 + 4096 * 100;
@@ -173,18 +174,12 @@ pub fn response_framing(response: &mut Response<()>, is_head: bool) -> Option<(F
     }
     let old = response.version() == Version::HTTP_10;
     let headers = response.headers_mut();
-    let mut codings = headers
-        .get_all(TRANSFER_ENCODING)
-        .iter()
-        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
-        .map(str::trim)
-        .filter(|c| !c.is_empty());
-    let coded = match (codings.next(), codings.next()) {
-        (None, _) => false,
+    let coded = match transfer_coding(headers) {
+        Coding::None => false,
         // RFC 9112 section 6.1: an HTTP/1.0 message with Transfer-Encoding is faulty framing.
         _ if old => return None,
-        (Some(c), None) if c.eq_ignore_ascii_case("chunked") => true,
-        _ => return None,
+        Coding::Chunked => true,
+        Coding::Other => return None,
     };
     if coded {
         let had_length = headers.remove(CONTENT_LENGTH).is_some();

@@ -17,6 +17,8 @@ pub const MAX_KEY_ROTATION_DAYS: u32 = 365;
 /// At most this many tags per request (TSF's limit).
 pub const MAX_TAGS: usize = 16;
 pub use crate::validate::MAX_TAG_NAME_BYTES;
+/// At most this many mini programs per login plugin.
+pub const MAX_APPS: usize = 16;
 /// A WeChat AppID: `wx` and 16 lowercase hex digits.
 pub const APPID_PATTERN: &str = "^wx[0-9a-f]{16}$";
 
@@ -61,6 +63,8 @@ pub const APPID_PATTERN: &str = "^wx[0-9a-f]{16}$";
     )
 )]
 #[x_kube(validation = Rule::new("self.type == 'WeChatMpLogin' ? (has(self.wechatMpLogin) && !has(self.tag)) : (has(self.tag) && !has(self.wechatMpLogin))").message("set exactly the settings block of the plugin's type: wechatMpLogin for WeChatMpLogin, tag for Tag").reason(Reason::FieldValueRequired))]
+#[x_kube(validation = Rule::new("!has(self.wechatMpLogin) || (has(self.wechatMpLogin.credentialsSecretRef) != (has(self.wechatMpLogin.apps) && size(self.wechatMpLogin.apps) > 0))").message("wechatMpLogin needs credentialsSecretRef (one mini program) or apps (several), not both").reason(Reason::FieldValueRequired))]
+#[x_kube(validation = Rule::new("!has(self.wechatMpLogin) || !has(self.wechatMpLogin.appId) || has(self.wechatMpLogin.credentialsSecretRef)").message("wechatMpLogin.appId goes with credentialsSecretRef; with apps, set each app's appId").reason(Reason::FieldValueForbidden))]
 #[serde(rename_all = "camelCase")]
 pub struct GatewayPluginSpec {
     /// What the plugin does: `WeChatMpLogin` (WeChat Mini Program login and credential
@@ -95,13 +99,28 @@ pub enum PluginType {
 #[serde(rename_all = "camelCase")]
 pub struct WeChatMpLogin {
     /// The mini program's AppID (`wx` and 16 hex digits). When absent, it is read from the
-    /// `appIdKey` entry of `credentialsSecretRef`.
+    /// `appIdKey` entry of `credentialsSecretRef`. For several mini programs, use `apps`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = APPID_PATTERN))]
     pub app_id: Option<String>,
     /// The Secret (in the plugin's namespace) holding the APPSECRET and, unless `appId` is set,
-    /// the AppID. The APPSECRET is never written in a custom resource.
-    pub credentials_secret_ref: CredentialsSecretRef,
+    /// the AppID. The APPSECRET is never written in a custom resource. Set this (one mini
+    /// program) or `apps` (several), not both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<CredentialsSecretRef>,
+    /// Several mini programs sharing this login (a main app, a lite version, a mini game), each
+    /// with its AppID and Secret. A login request names its AppID in the `Referer` WeChat sets
+    /// (`https://servicewechat.com/{appid}/{version}/page-frame.html`) or in `appIdParam`; a
+    /// credential verifies for any listed AppID, and the app receives the request's AppID in
+    /// `X-WX-APPID`. At most 16; instead of `appId` and `credentialsSecretRef`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_APPS))]
+    pub apps: Vec<MiniProgram>,
+    /// Where a login request may name its AppID, read before the `Referer` (e.g. a header set by
+    /// a client whose requests carry no WeChat Referer). Only an AppID of this plugin is
+    /// accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id_param: Option<AppIdParam>,
     /// Where the mini program sends the `js_code` from `wx.login()` on a login request.
     #[serde(default)]
     pub code: CodeParam,
@@ -127,6 +146,57 @@ pub struct WeChatMpLogin {
     /// WeChat server API there without an access_token and the sidecar adds the AppID's.
     #[serde(default)]
     pub open_api: bool,
+}
+
+/// One mini program of a login plugin.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MiniProgram {
+    /// Its AppID (`wx` and 16 hex digits); when absent, read from the `appIdKey` entry of
+    /// `credentialsSecretRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = APPID_PATTERN))]
+    pub app_id: Option<String>,
+    /// The Secret (in the plugin's namespace) holding its APPSECRET (and, without `appId`, its
+    /// AppID).
+    pub credentials_secret_ref: CredentialsSecretRef,
+}
+
+/// Where a login request names its AppID.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppIdParam {
+    /// `header` or `query`.
+    #[serde(rename = "in", default)]
+    pub location: AppIdIn,
+    /// Parameter name, e.g. `x-mp-appid`.
+    #[schemars(length(min = 1, max = 64), regex(pattern = validate::TOKEN_PATTERN))]
+    pub name: String,
+}
+
+/// Location of the AppID parameter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AppIdIn {
+    /// A request header.
+    #[default]
+    Header,
+    /// A query parameter.
+    Query,
+}
+
+impl WeChatMpLogin {
+    /// The plugin's mini programs: `apps`, or the single `appId`/`credentialsSecretRef` as a
+    /// list of one (none when neither is set, which validation refuses).
+    pub fn mini_programs(&self) -> Vec<MiniProgram> {
+        match &self.credentials_secret_ref {
+            Some(secret) => vec![MiniProgram {
+                app_id: self.app_id.clone(),
+                credentials_secret_ref: secret.clone(),
+            }],
+            None => self.apps.clone(),
+        }
+    }
 }
 
 /// Phone-number settings.
@@ -173,10 +243,12 @@ fn default_true() -> bool {
 #[serde(rename_all = "camelCase")]
 pub struct WeChatTags {
     /// Tags to add. `appid`, `openid`, `unionid`, and `bucket` (a stable 0-99 number from the
-    /// openid, for percentage canaries) come from the verified identity; `nickName`, `gender`,
+    /// openid, for percentage canaries) come from the verified identity; `version`, `channel`
+    /// and `referer` from the request's `Referer` (a hint any client can forge: they route
+    /// traffic, they never grant anything); `nickName`, `gender`,
     /// `language`, `city`, `province`, `country` only from profile data WeChat vouches for on the
     /// login request, kept in the credential. Tag names are the lowercase field names.
-    #[schemars(length(min = 1, max = 10))]
+    #[schemars(length(min = 1, max = 13))]
     pub fields: Vec<WeChatTagField>,
     /// Where a login request carries WeChat's profile data.
     #[serde(default)]
@@ -196,6 +268,18 @@ pub enum WeChatTagField {
     UnionId,
     #[serde(rename = "bucket")]
     Bucket,
+    /// The mini program's version from the request's `Referer`: a number for a release, `0`
+    /// for develop, trial and review builds, `devtools` in WeChat's developer tools.
+    #[serde(rename = "version")]
+    Version,
+    /// The build's channel from the request's `Referer`: `release`, `trial-or-develop` or
+    /// `devtools`.
+    #[serde(rename = "channel")]
+    Channel,
+    /// Whether the `Referer`'s AppID is the verified one: `match`, `mismatch` or `none` (no
+    /// WeChat Referer).
+    #[serde(rename = "referer")]
+    Referer,
     #[serde(rename = "nickName")]
     NickName,
     #[serde(rename = "gender")]
@@ -218,6 +302,9 @@ impl WeChatTagField {
             WeChatTagField::OpenId => "openid",
             WeChatTagField::UnionId => "unionid",
             WeChatTagField::Bucket => "bucket",
+            WeChatTagField::Version => "version",
+            WeChatTagField::Channel => "channel",
+            WeChatTagField::Referer => "referer",
             WeChatTagField::NickName => "nickname",
             WeChatTagField::Gender => "gender",
             WeChatTagField::Language => "language",
@@ -580,10 +667,16 @@ impl GatewayPluginSpec {
     /// credentials Secret and the key ring `<name>-credential-keys`.
     pub fn referenced_secrets(&self, plugin_name: &str) -> Vec<String> {
         match &self.wechat_mp_login {
-            Some(login) => vec![
-                login.credentials_secret_ref.name.clone(),
-                crate::keys::key_ring_secret_name(plugin_name),
-            ],
+            Some(login) => {
+                let mut names: Vec<String> = login
+                    .mini_programs()
+                    .into_iter()
+                    .map(|app| app.credentials_secret_ref.name)
+                    .collect();
+                names.dedup();
+                names.push(crate::keys::key_ring_secret_name(plugin_name));
+                names
+            }
             None => Vec::new(),
         }
     }

@@ -29,7 +29,7 @@ fn main() {
         "o6_bmjrPTlm6_2sgVt7hMZOPfL2M",
         Some("tiihtNczf5v6AKRyjwEUhQ=="),
     ));
-    assert!(SEALER.open(&sealed, NOW).is_ok());
+    assert!(SEALER.open(&sealed, NOW, None).is_ok());
     let _ = mint(&claims_json);
     let review = |namespace: &str, object: serde_json::Value| {
         serde_json::to_vec(&serde_json::json!({

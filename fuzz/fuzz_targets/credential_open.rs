@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         0 => String::from_utf8_lossy(rest).into_owned(),
         _ => mint(rest),
     };
-    let Ok(claims) = SEALER.open(&credential, NOW) else {
+    let Ok(claims) = SEALER.open(&credential, NOW, None) else {
         return;
     };
     assert_eq!(claims.appid, APP_ID);
@@ -26,5 +26,5 @@ fuzz_target!(|data: &[u8]| {
             .as_ref()
             .is_none_or(|k| is_session_key(k.expose()))
     );
-    assert_eq!(SEALER.open(&SEALER.seal(&claims), NOW), Ok(claims));
+    assert_eq!(SEALER.open(&SEALER.seal(&claims), NOW, None), Ok(claims));
 });

@@ -83,7 +83,7 @@ pub static SEALER: LazyLock<Sealer> = LazyLock::new(|| {
     ]
     .into();
     let ring = KeyRing::from_secret_data(&data).expect("a valid key ring");
-    Sealer::new(&ring, APP_ID, PLUGIN).expect("the ring has its active key")
+    Sealer::new(&ring, &[APP_ID], PLUGIN).expect("the ring has its active key")
 });
 
 /// A credential holding `plaintext` as its claims, sealed as the README documents it:

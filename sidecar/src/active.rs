@@ -12,19 +12,28 @@ use wxgate_crds::validate::{has_param_prefix, same_param};
 use crate::credential::Sealer;
 use crate::routing;
 
+/// One mini program of a login plugin.
+#[derive(Debug)]
+pub struct App {
+    pub app_id: String,
+    pub app_secret: SecretString,
+}
+
 /// A login plugin, ready to serve.
 #[derive(Debug)]
 pub struct LoginPlugin {
     /// `<namespace>/<name>`.
     pub id: String,
     pub config: LoginConfig,
-    pub app_secret: SecretString,
+    /// Its mini programs, the first one first (a one-app plugin has only that one).
+    pub apps: Vec<App>,
     pub sealer: Sealer,
 }
 
 impl LoginPlugin {
-    pub fn app_id(&self) -> &str {
-        self.sealer.app_id()
+    /// The mini program with this AppID, if it is one of the plugin's.
+    pub fn app(&self, app_id: &str) -> Option<&App> {
+        self.apps.iter().find(|a| a.app_id == app_id)
     }
 
     /// Whether a (normalized) path is one of `login.paths`.
@@ -93,7 +102,15 @@ impl Active {
                 .plugins
                 .get(id)
                 .ok_or_else(|| CompileError::MissingSecret(id.clone()))?;
-            let sealer = Sealer::new(&s.keys, &s.app_id, id)
+            let apps: Vec<App> = s
+                .apps()
+                .map(|(app_id, app_secret)| App {
+                    app_id: app_id.to_owned(),
+                    app_secret: app_secret.clone(),
+                })
+                .collect();
+            let app_ids: Vec<&str> = apps.iter().map(|a| a.app_id.as_str()).collect();
+            let sealer = Sealer::new(&s.keys, &app_ids, id)
                 .ok_or_else(|| CompileError::NoSigningKey(id.clone()))?;
             for name in login.forward.identity_names() {
                 let name = name.to_ascii_lowercase();
@@ -104,7 +121,7 @@ impl Active {
             plugins.push(LoginPlugin {
                 id: id.clone(),
                 config: (**login).clone(),
-                app_secret: s.app_secret.clone(),
+                apps,
                 sealer,
             });
         }
@@ -244,7 +261,7 @@ mod contract {
         let login = active
             .login_plugin("/orders/7", &http::Method::GET)
             .expect("the Prefix route");
-        assert_eq!(login.app_id(), "wx0123456789abcdef");
+        assert_eq!(login.apps[0].app_id, "wx0123456789abcdef");
         assert!(login.is_login_path("/api/login"));
         assert!(
             active.login_plugin("/login", &http::Method::GET).is_none(),

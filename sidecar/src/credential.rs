@@ -104,12 +104,15 @@ pub enum Rejection {
     Expired,
 }
 
-/// The keys of one login plugin, ready to seal and open, bound to its appid and identity.
+/// The keys of one login plugin, ready to seal and open, bound to its mini programs' AppIDs and
+/// its identity: a credential verifies only for the AppID it was sealed for (its associated
+/// data), which must be one of the plugin's.
 pub struct Sealer {
     active: Kid,
-    /// Per kid: the cipher and the associated data (fixed per kid, app and plugin).
-    ciphers: BTreeMap<Kid, (Aes256Gcm, Vec<u8>)>,
-    app_id: String,
+    ciphers: BTreeMap<Kid, Aes256Gcm>,
+    /// Per AppID, in the plugin's order: the associated data per kid (fixed per kid, app and
+    /// plugin).
+    apps: Vec<(String, BTreeMap<Kid, Vec<u8>>)>,
     plugin: String,
 }
 
@@ -118,39 +121,57 @@ impl std::fmt::Debug for Sealer {
         f.debug_struct("Sealer")
             .field("active", &self.active)
             .field("kids", &self.ciphers.keys().collect::<Vec<_>>())
-            .field("app_id", &self.app_id)
+            .field("app_ids", &self.app_ids().collect::<Vec<_>>())
             .field("plugin", &self.plugin)
             .finish()
     }
 }
 
 impl Sealer {
-    /// `None` when the ring's active key is missing (render never produces such a ring).
-    pub fn new(ring: &KeyRing, app_id: &str, plugin: &str) -> Option<Self> {
+    /// `None` when the ring's active key is missing (render never produces such a ring) or no
+    /// AppID is given.
+    pub fn new(ring: &KeyRing, app_ids: &[&str], plugin: &str) -> Option<Self> {
         ring.signing()?;
+        if app_ids.is_empty() {
+            return None;
+        }
         let ciphers = ring
             .keys
             .iter()
-            .map(|(kid, key)| {
-                (
-                    *kid,
-                    (
-                        Aes256Gcm::new(key.expose().into()),
-                        aad(*kid, app_id, plugin),
-                    ),
-                )
+            .map(|(kid, key)| (*kid, Aes256Gcm::new(key.expose().into())))
+            .collect();
+        let apps = app_ids
+            .iter()
+            .map(|app_id| {
+                let aads = ring
+                    .keys
+                    .keys()
+                    .map(|kid| (*kid, aad(*kid, app_id, plugin)))
+                    .collect();
+                ((*app_id).to_owned(), aads)
             })
             .collect();
         Some(Self {
             active: ring.active,
             ciphers,
-            app_id: app_id.to_owned(),
+            apps,
             plugin: plugin.to_owned(),
         })
     }
 
+    /// The first mini program's AppID (a one-app plugin's only one).
     pub fn app_id(&self) -> &str {
-        &self.app_id
+        &self.apps[0].0
+    }
+
+    /// Every AppID the plugin serves, the first one first.
+    pub fn app_ids(&self) -> impl Iterator<Item = &str> {
+        self.apps.iter().map(|(id, _)| id.as_str())
+    }
+
+    /// Whether `app_id` is one of the plugin's.
+    pub fn serves(&self, app_id: &str) -> bool {
+        self.app_ids().any(|id| id == app_id)
     }
 
     /// Seals claims with the active key and a fresh random nonce.
@@ -169,7 +190,15 @@ impl Sealer {
         buf.extend_from_slice(&kid.0);
         buf.extend_from_slice(&nonce);
         buf.extend_from_slice(&plaintext);
-        let (cipher, aad) = &self.ciphers[&kid];
+        let cipher = &self.ciphers[&kid];
+        // Claims are issued only for one of the plugin's AppIDs; any other seals for the first,
+        // so its credential never verifies as the app it names.
+        let aads = self
+            .apps
+            .iter()
+            .find(|(id, _)| *id == claims.appid)
+            .unwrap_or(&self.apps[0]);
+        let aad = &aads.1[&kid];
         let tag = cipher
             .encrypt_inout_detached(
                 &Nonce::from(nonce),
@@ -184,8 +213,15 @@ impl Sealer {
         out
     }
 
-    /// Opens and checks a credential at time `now` (Unix seconds).
-    pub fn open(&self, credential: &str, now: i64) -> Result<Claims, Rejection> {
+    /// Opens and checks a credential at time `now` (Unix seconds). It is tried for each of the
+    /// plugin's AppIDs, `hint` first (the AppID the request's Referer names): the one whose
+    /// associated data authenticates it is the credential's, and its claims must name it.
+    pub fn open(
+        &self,
+        credential: &str,
+        now: i64,
+        hint: Option<&str>,
+    ) -> Result<Claims, Rejection> {
         if credential.len() > MAX_LEN {
             return Err(Rejection::Invalid);
         }
@@ -200,24 +236,34 @@ impl Sealer {
             return Err(Rejection::Invalid);
         }
         let kid = Kid(buf[..KID_LEN].try_into().map_err(|_| Rejection::Invalid)?);
-        let (cipher, aad) = self.ciphers.get(&kid).ok_or(Rejection::Invalid)?;
+        let cipher = self.ciphers.get(&kid).ok_or(Rejection::Invalid)?;
         let nonce: [u8; NONCE_LEN] = buf[KID_LEN..KID_LEN + NONCE_LEN]
             .try_into()
             .map_err(|_| Rejection::Invalid)?;
         let tag_at = buf.len() - TAG_LEN;
         let (body, tag) = buf.split_at_mut(tag_at);
         let tag: [u8; TAG_LEN] = (&*tag).try_into().map_err(|_| Rejection::Invalid)?;
-        cipher
-            .decrypt_inout_detached(
-                &Nonce::from(nonce),
-                aad,
-                (&mut body[KID_LEN + NONCE_LEN..]).into(),
-                &tag.into(),
-            )
-            .map_err(|_| Rejection::Invalid)?;
-        let claims: Claims =
-            serde_json::from_slice(&body[KID_LEN + NONCE_LEN..]).map_err(|_| Rejection::Invalid)?;
-        if claims.appid != self.app_id || claims.iat > now + SKEW_SECS || !claims.forwardable() {
+        let sealed = &mut body[KID_LEN + NONCE_LEN..];
+        let hinted = self.apps.iter().filter(|(id, _)| Some(id.as_str()) == hint);
+        let others = self.apps.iter().filter(|(id, _)| Some(id.as_str()) != hint);
+        // The tag is checked before anything is decrypted: a failed try leaves the bytes as
+        // they were for the next.
+        let app_id = hinted
+            .chain(others)
+            .find(|(_, aads)| {
+                cipher
+                    .decrypt_inout_detached(
+                        &Nonce::from(nonce),
+                        &aads[&kid],
+                        (&mut *sealed).into(),
+                        &tag.into(),
+                    )
+                    .is_ok()
+            })
+            .map(|(id, _)| id)
+            .ok_or(Rejection::Invalid)?;
+        let claims: Claims = serde_json::from_slice(sealed).map_err(|_| Rejection::Invalid)?;
+        if claims.appid != *app_id || claims.iat > now + SKEW_SECS || !claims.forwardable() {
             return Err(Rejection::Invalid);
         }
         if claims.exp + SKEW_SECS < now {

@@ -45,6 +45,9 @@ pub enum ErrorCode {
     WxPhoneCodeInvalid,
     /// An open-API call for an AppID not served there, or without naming one of several.
     OpenApiAppUnknown,
+    /// A login naming an AppID that is not one of the plugin's (in the AppID parameter or the
+    /// Referer), or naming none when the plugin has several.
+    LoginAppUnknown,
 }
 
 impl ErrorCode {
@@ -73,6 +76,7 @@ impl ErrorCode {
             ErrorCode::BadPhoneRequest => "BAD_PHONE_REQUEST",
             ErrorCode::WxPhoneCodeInvalid => "WX_PHONE_CODE_INVALID",
             ErrorCode::OpenApiAppUnknown => "OPEN_API_APPID_UNKNOWN",
+            ErrorCode::LoginAppUnknown => "LOGIN_APPID_UNKNOWN",
         }
     }
 
@@ -83,7 +87,8 @@ impl ErrorCode {
             | ErrorCode::ProfileInvalid
             | ErrorCode::BadPhoneRequest
             | ErrorCode::WxPhoneCodeInvalid
-            | ErrorCode::OpenApiAppUnknown => StatusCode::BAD_REQUEST,
+            | ErrorCode::OpenApiAppUnknown
+            | ErrorCode::LoginAppUnknown => StatusCode::BAD_REQUEST,
             ErrorCode::WxCodeInvalid
             | ErrorCode::WxCodeUsed
             | ErrorCode::LoginRequired
@@ -173,11 +178,14 @@ impl ErrorCode {
             ErrorCode::OpenApiAppUnknown => {
                 "name an AppID served on this port (openApi: true) in X-WX-APPID"
             }
+            ErrorCode::LoginAppUnknown => {
+                "the login names no AppID of this service's mini programs (Referer or AppID parameter)"
+            }
         }
     }
 
     /// Every code, for tests and metrics.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 24] = [
         ErrorCode::BadLoginRequest,
         ErrorCode::WxCodeInvalid,
         ErrorCode::WxCodeUsed,
@@ -201,6 +209,7 @@ impl ErrorCode {
         ErrorCode::BadPhoneRequest,
         ErrorCode::WxPhoneCodeInvalid,
         ErrorCode::OpenApiAppUnknown,
+        ErrorCode::LoginAppUnknown,
     ];
 
     /// The answer, as a full response.

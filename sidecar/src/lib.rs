@@ -17,6 +17,7 @@ pub mod open_api;
 pub mod params;
 pub mod profile;
 pub mod proxy;
+pub mod referer;
 pub mod routing;
 pub mod run;
 pub mod source;

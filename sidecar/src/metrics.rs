@@ -49,6 +49,7 @@ pub struct Metrics {
     token_forced: Family<Counter>,
     token_force_budget: Family<Gauge>,
     verifications: Family<Counter>,
+    referer_mismatches: Counter,
     reloads: Family<Counter>,
     config_info: Family<Gauge>,
 }
@@ -135,6 +136,12 @@ impl Default for Metrics {
             "Credential verifications by outcome (ok, missing, invalid, expired)",
             verifications.clone(),
         );
+        let referer_mismatches = Counter::default();
+        registry.register(
+            "referer_appid_mismatches",
+            "Verified requests whose mini program Referer names another AppID than their credential's (the credential's wins; a Referer is only a hint)",
+            referer_mismatches.clone(),
+        );
         let reloads = Family::<Counter>::default();
         registry.register(
             "config_reloads",
@@ -167,6 +174,7 @@ impl Default for Metrics {
             token_forced,
             token_force_budget,
             verifications,
+            referer_mismatches,
             reloads,
             config_info,
         }
@@ -242,6 +250,10 @@ impl Metrics {
                 self.verifications.get_or_create(&labels).inc();
             }
         }
+    }
+
+    pub fn referer_mismatch(&self) {
+        self.referer_mismatches.inc();
     }
 
     pub fn reload(&self, ok: bool, version: Option<&str>) {

@@ -22,7 +22,7 @@ use axum::response::Response;
 use http::{HeaderMap, HeaderValue, Method, header};
 use tokio::sync::Semaphore;
 
-use crate::active::{ActiveConfig, LoginPlugin};
+use crate::active::{ActiveConfig, App, LoginPlugin};
 use crate::error::ErrorCode;
 use crate::metrics::Metrics;
 use crate::wechat::WeChat;
@@ -94,7 +94,7 @@ async fn forward(api: &OpenApi, request: Request) -> Result<Response, ErrorCode>
         return Err(ErrorCode::BadRequest);
     }
     let active = api.active.load().ok_or(ErrorCode::NotReady)?;
-    let plugin = choose(&active.plugins, &parts.headers)?;
+    let app = choose(&active.plugins, &parts.headers)?;
     let query: Vec<(String, String)> =
         form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
             .filter(|(k, _)| k != "access_token")
@@ -114,14 +114,14 @@ async fn forward(api: &OpenApi, request: Request) -> Result<Response, ErrorCode>
                 .await
         }
     };
-    let token = tokens.get(plugin.app_id(), &plugin.app_secret).await?;
+    let token = tokens.get(&app.app_id, &app.app_secret).await?;
     let mut answer = send(token.clone()).await;
     if let Ok(Answer::Whole(_, _, bytes)) = &answer
         && matches!(errcode(bytes), Some(40001 | 42001))
     {
         api.metrics.wechat_api_call(&label, errcode_label(bytes));
         let token = tokens
-            .rejected(plugin.app_id(), &plugin.app_secret, &token)
+            .rejected(&app.app_id, &app.app_secret, &token)
             .await?;
         answer = send(token).await;
     }
@@ -214,20 +214,20 @@ impl OpenApi {
     }
 }
 
-/// The login plugin whose AppID serves a call: the one `X-WX-APPID` names among those with
-/// `openApi`, or without the header the only AppID there is.
-fn choose<'a>(
-    plugins: &'a [LoginPlugin],
-    headers: &HeaderMap,
-) -> Result<&'a LoginPlugin, ErrorCode> {
-    let mut served = plugins.iter().filter(|p| p.config.open_api);
+/// The mini program whose AppID serves a call: the one `X-WX-APPID` names among those of the
+/// plugins with `openApi`, or without the header the only AppID there is.
+fn choose<'a>(plugins: &'a [LoginPlugin], headers: &HeaderMap) -> Result<&'a App, ErrorCode> {
+    let mut served = plugins
+        .iter()
+        .filter(|p| p.config.open_api)
+        .flat_map(|p| &p.apps);
     match headers.get(APPID_HEADER) {
         Some(named) => served
-            .find(|p| p.app_id().as_bytes() == named.as_bytes())
+            .find(|a| a.app_id.as_bytes() == named.as_bytes())
             .ok_or(ErrorCode::OpenApiAppUnknown),
         None => {
             let first = served.next().ok_or(ErrorCode::OpenApiAppUnknown)?;
-            match served.all(|p| p.app_id() == first.app_id()) {
+            match served.all(|a| a.app_id == first.app_id) {
                 true => Ok(first),
                 false => Err(ErrorCode::OpenApiAppUnknown),
             }

@@ -1,6 +1,7 @@
 //! Tags reach the app as `x-wxgate-tag-<name>` headers and as W3C `baggage` entries (DESIGN.md
 //! section 7); the openid bucket gives percentage canaries a stable 0-99 number.
 
+use crate::referer::MiniReferer;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use sha2::{Digest, Sha256};
 
@@ -66,13 +67,15 @@ pub fn merge_baggage(existing: Option<&str>, tags: &[(String, String)]) -> Strin
 pub const MAX_TAGS: usize = 16;
 
 /// The WeChat default tags of a request: identity fields from the verified identity, profile
-/// fields from what the credential (or this login) carries.
+/// fields from what the credential (or this login) carries, `version`, `channel` and `referer`
+/// from the request's mini program Referer (`referer`: whether it names the verified AppID).
 pub fn wechat_tags(
     config: &wxgate_crds::render::contract::WeChatTags,
     openid: &str,
     unionid: Option<&str>,
     appid: &str,
     profile: Option<&std::collections::BTreeMap<String, String>>,
+    referer: Option<&MiniReferer<'_>>,
 ) -> Vec<(String, String)> {
     use wxgate_crds::render::contract::WeChatTagField as F;
     config
@@ -84,11 +87,24 @@ pub fn wechat_tags(
                 F::OpenId => Some(openid.to_owned()),
                 F::UnionId => unionid.map(str::to_owned),
                 F::Bucket => Some(bucket(openid).to_string()),
+                F::Version => referer.map(|r| r.version.to_owned()),
+                F::Channel => referer.map(|r| r.channel().to_owned()),
+                F::Referer => Some(referer_match(referer, appid).to_owned()),
                 _ => profile.and_then(|p| p.get(f.tag_name()).cloned()),
             }?;
             Some((f.tag_name().to_owned(), value))
         })
         .collect()
+}
+
+/// Whether a request's mini program Referer names the verified AppID: `match`, `mismatch`, or
+/// `none` without one.
+pub fn referer_match(referer: Option<&MiniReferer<'_>>, appid: &str) -> &'static str {
+    match referer {
+        None => "none",
+        Some(r) if r.app_id == appid => "match",
+        Some(_) => "mismatch",
+    }
 }
 
 /// The profile fields a plugin wants, from WeChat's profile JSON, by tag name (values as

@@ -81,7 +81,7 @@ async fn missing_invalid_tampered_and_expired_credentials_are_refused() {
         active: Kid(KID),
         keys: [(Kid(KID), CredentialKey::new([8; 32]))].into(),
     };
-    let forged = Sealer::new(&other_key, APPID, PLUGIN)
+    let forged = Sealer::new(&other_key, &[APPID], PLUGIN)
         .unwrap()
         .seal(&claims("oAlice", now, now + 60));
     assert_eq!(
@@ -93,7 +93,7 @@ async fn missing_invalid_tampered_and_expired_credentials_are_refused() {
             active: Kid(KID),
             keys: [(Kid(KID), CredentialKey::new(KEY))].into(),
         },
-        APPID,
+        &[APPID],
         "default/other",
     )
     .unwrap()
@@ -127,7 +127,7 @@ async fn renewal_near_expiry_returns_a_fresh_credential() {
     assert_eq!(status, 200);
     assert_eq!(seen["headers"]["x-wx-openid"], "oNear");
     let fresh = headers["user_session"].to_str().unwrap();
-    let claims = sealer().open(fresh, now).unwrap();
+    let claims = sealer().open(fresh, now, None).unwrap();
     assert_eq!(claims.openid, "oNear");
     assert!(claims.exp >= now + 3590);
 

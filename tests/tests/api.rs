@@ -106,7 +106,8 @@ async fn every_example_manifest_is_accepted_and_defaulted() {
         "defaulted by the server"
     );
     assert_eq!(
-        login.credentials_secret_ref.app_id_key, "appid",
+        login.credentials_secret_ref.as_ref().unwrap().app_id_key,
+        "appid",
         "defaulted by the server"
     );
     assert_eq!(login.forward.name, "x-wx-login");

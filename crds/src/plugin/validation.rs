@@ -34,27 +34,7 @@ impl GatewayPluginSpec {
 
 impl WeChatMpLogin {
     fn validate(&self, at: &Path, errors: &mut Vec<FieldError>) {
-        if let Some(app_id) = &self.app_id
-            && !validate::is_app_id(app_id)
-        {
-            errors.push(at.error("appId", "must be wx followed by 16 lowercase hex digits"));
-        }
-        let secret = at.field("credentialsSecretRef");
-        validate::dns_subdomain(
-            &secret.field("name"),
-            &self.credentials_secret_ref.name,
-            errors,
-        );
-        validate::secret_key(
-            &secret.field("appIdKey"),
-            &self.credentials_secret_ref.app_id_key,
-            errors,
-        );
-        validate::secret_key(
-            &secret.field("appSecretKey"),
-            &self.credentials_secret_ref.app_secret_key,
-            errors,
-        );
+        self.validate_apps(at, errors);
         validate::token(&at.field("code").field("name"), &self.code.name, errors);
         validate::token(
             &at.field("session").field("name"),
@@ -150,6 +130,79 @@ impl WeChatMpLogin {
 }
 
 impl WeChatMpLogin {
+    /// `appId` with `credentialsSecretRef`, or `apps`: exactly one form, distinct AppIDs, and
+    /// an AppID parameter that the sidecar does not strip as an identity parameter.
+    fn validate_apps(&self, at: &Path, errors: &mut Vec<FieldError>) {
+        let check_ref = |secret: &Path, r: &CredentialsSecretRef, errors: &mut Vec<FieldError>| {
+            validate::dns_subdomain(&secret.field("name"), &r.name, errors);
+            validate::secret_key(&secret.field("appIdKey"), &r.app_id_key, errors);
+            validate::secret_key(&secret.field("appSecretKey"), &r.app_secret_key, errors);
+        };
+        let check_app_id = |at: &Path, app_id: &Option<String>, errors: &mut Vec<FieldError>| {
+            if let Some(app_id) = app_id
+                && !validate::is_app_id(app_id)
+            {
+                errors.push(at.error("appId", "must be wx followed by 16 lowercase hex digits"));
+            }
+        };
+        match (&self.credentials_secret_ref, self.apps.is_empty()) {
+            (Some(r), true) => {
+                check_app_id(at, &self.app_id, errors);
+                check_ref(&at.field("credentialsSecretRef"), r, errors);
+            }
+            (None, false) => {
+                let apps = at.field("apps");
+                if self.app_id.is_some() {
+                    errors.push(at.error(
+                        "appId",
+                        "goes with credentialsSecretRef; with apps, set each app's appId",
+                    ));
+                }
+                if self.apps.len() > MAX_APPS {
+                    errors.push(apps.here(format!("must list at most {MAX_APPS} mini programs")));
+                }
+                let mut seen = std::collections::BTreeSet::new();
+                for (i, app) in self.apps.iter().enumerate() {
+                    let at = apps.index(i);
+                    check_app_id(&at, &app.app_id, errors);
+                    check_ref(
+                        &at.field("credentialsSecretRef"),
+                        &app.credentials_secret_ref,
+                        errors,
+                    );
+                    if let Some(id) = &app.app_id
+                        && !seen.insert(id.as_str())
+                    {
+                        errors.push(at.error("appId", format!("{id} is listed twice")));
+                    }
+                }
+            }
+            (Some(_), false) => errors.push(at.error(
+                "apps",
+                "set credentialsSecretRef (one mini program) or apps (several), not both",
+            )),
+            (None, true) => errors.push(at.error(
+                "credentialsSecretRef",
+                "required: the Secret with the APPSECRET (or apps, for several mini programs)",
+            )),
+        }
+        if let Some(param) = &self.app_id_param {
+            let name = &param.name;
+            validate::token(&at.field("appIdParam").field("name"), name, errors);
+            let forward = crate::render::contract::ForwardSpec::from(&self.forward);
+            if forward
+                .identity_names()
+                .iter()
+                .any(|id| validate::same_param(id, name))
+            {
+                errors.push(at.field("appIdParam").error(
+                    "name",
+                    format!("{name:?} is an identity parameter the sidecar forwards and strips"),
+                ));
+            }
+        }
+    }
+
     fn validate_phone(&self, phone: &PhoneSpec, at: &Path, errors: &mut Vec<FieldError>) {
         let name = &phone.code.name;
         validate::token(&at.field("code").field("name"), name, errors);

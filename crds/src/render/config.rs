@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 use crate::keys::KeyRing;
 use crate::plugin::MAX_TAGS;
 use crate::render::contract::{
-    ApiMatch, CodeParam, ForwardSpec, PhoneSpec, PluginType, SessionSpec, TagPlugin, WeChatTags,
+    ApiMatch, AppIdParam, CodeParam, ForwardSpec, PhoneSpec, PluginType, SessionSpec, TagPlugin,
+    WeChatTags,
 };
 use crate::secret::SecretString;
 
@@ -101,6 +102,9 @@ pub struct LoginConfig {
     /// Served on the sidecar's open-API port.
     #[serde(default)]
     pub open_api: bool,
+    /// Where a login request may name its AppID (before the Referer), when configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id_param: Option<AppIdParam>,
 }
 
 /// One bound route: which plugin applies to which requests.
@@ -129,13 +133,36 @@ pub struct RenderedSecret {
     pub plugins: BTreeMap<String, PluginSecret>,
 }
 
-/// What a login plugin needs that must stay secret.
+/// What a login plugin needs that must stay secret. The first mini program's AppID and
+/// APPSECRET are `appId` and `appSecret` (all a one-app plugin has, as before `apps` existed);
+/// the others, in the plugin's order, are `moreApps`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PluginSecret {
     pub app_id: String,
     pub app_secret: SecretString,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_apps: Vec<AppCredentials>,
     pub keys: KeyRing,
+}
+
+impl PluginSecret {
+    /// Every mini program of the plugin, the first one first.
+    pub fn apps(&self) -> impl Iterator<Item = (&str, &SecretString)> {
+        std::iter::once((self.app_id.as_str(), &self.app_secret)).chain(
+            self.more_apps
+                .iter()
+                .map(|a| (a.app_id.as_str(), &a.app_secret)),
+        )
+    }
+}
+
+/// The AppID and APPSECRET of one more mini program of a login plugin.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppCredentials {
+    pub app_id: String,
+    pub app_secret: SecretString,
 }
 
 /// 16 hex characters of the SHA-256 of a value's JSON form: a version that changes exactly

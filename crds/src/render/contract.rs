@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::binding::{Method, PathMatch};
 pub use crate::plugin::{
-    AcceptIn, CodeIn, ForwardFormat, ForwardIn, IDENTITY_HEADERS, PluginType, ProfileIn, ReturnIn,
-    TagIn, WeChatTagField,
+    AcceptIn, AppIdIn, CodeIn, ForwardFormat, ForwardIn, IDENTITY_HEADERS, PluginType, ProfileIn,
+    ReturnIn, TagIn, WeChatTagField,
 };
 use crate::{binding, plugin};
 
@@ -21,6 +21,23 @@ pub struct CodeParam {
     #[serde(rename = "in")]
     pub location: CodeIn,
     pub name: String,
+}
+
+/// Where a login request may name its AppID.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppIdParam {
+    #[serde(rename = "in")]
+    pub location: AppIdIn,
+    pub name: String,
+}
+
+impl From<&plugin::AppIdParam> for AppIdParam {
+    fn from(p: &plugin::AppIdParam) -> Self {
+        Self {
+            location: p.location,
+            name: p.name.clone(),
+        }
+    }
 }
 
 /// The login credential: its name, where it is returned and accepted, its lifetime.

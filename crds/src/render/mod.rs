@@ -227,6 +227,7 @@ pub fn render_plugin(
         tags: login.tags.as_ref().map(Into::into),
         phone: login.phone.as_ref().map(Into::into),
         open_api: login.open_api,
+        app_id_param: login.app_id_param.as_ref().map(Into::into),
     };
     Ok((
         RenderedPlugin::WeChatMpLogin(Box::new(config)),

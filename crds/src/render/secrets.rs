@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::Secret;
 use crate::keys::{KeyRing, key_ring_secret_name};
 use crate::plugin::WeChatMpLogin;
 use crate::problem::Reason;
-use crate::render::config::PluginSecret;
+use crate::render::config::{AppCredentials, PluginSecret};
 use crate::secret::SecretString;
 use crate::validate;
 
@@ -43,63 +43,78 @@ pub(crate) fn resolve(
         })
     };
     let mut problems = Vec::new();
-    const REF: &str = "spec.wechatMpLogin.credentialsSecretRef";
-    let r = &login.credentials_secret_ref;
-
-    let mut credentials = None;
-    match find(&r.name) {
-        None => problems.push((
-            Reason::SecretNotFound,
-            REF,
-            format!("Secret {namespace}/{} not found", r.name),
-        )),
-        Some(secret) => {
-            let data = secret_data(secret);
-            let text = |key: &str| {
-                let value = data.get(key)?;
-                let s = std::str::from_utf8(value).ok()?.trim();
-                (!s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic())).then(|| s.to_owned())
-            };
-            let app_id = match &login.app_id {
-                Some(id) => Some(id.clone()),
-                None => match text(&r.app_id_key) {
-                    Some(id) if validate::is_app_id(&id) => Some(id),
-                    Some(_) => {
-                        problems.push((
-                            Reason::SecretKeyInvalid,
-                            REF,
-                            format!(
-                                "entry {:?} of Secret {namespace}/{} is not an AppID (wx and 16 lowercase hex digits)",
-                                r.app_id_key, r.name
-                            ),
-                        ));
-                        None
-                    }
-                    None => {
-                        problems.push((
-                            Reason::SecretKeyInvalid,
-                            REF,
-                            format!(
-                                "Secret {namespace}/{} has no usable entry {:?} for the AppID (or set appId)",
-                                r.name, r.app_id_key
-                            ),
-                        ));
-                        None
-                    }
-                },
-            };
-            let app_secret = text(&r.app_secret_key).map(SecretString::new);
-            if app_secret.is_none() {
-                problems.push((
-                    Reason::SecretKeyInvalid,
-                    REF,
-                    format!(
-                        "Secret {namespace}/{} has no usable entry {:?} for the APPSECRET",
-                        r.name, r.app_secret_key
-                    ),
-                ));
-            }
-            credentials = app_id.zip(app_secret);
+    let field = if login.credentials_secret_ref.is_some() {
+        "spec.wechatMpLogin.credentialsSecretRef"
+    } else {
+        "spec.wechatMpLogin.apps"
+    };
+    let mut apps = Vec::new();
+    for app in login.mini_programs() {
+        let r = &app.credentials_secret_ref;
+        let Some(secret) = find(&r.name) else {
+            problems.push((
+                Reason::SecretNotFound,
+                field,
+                format!("Secret {namespace}/{} not found", r.name),
+            ));
+            continue;
+        };
+        let data = secret_data(secret);
+        let text = |key: &str| {
+            let value = data.get(key)?;
+            let s = std::str::from_utf8(value).ok()?.trim();
+            (!s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic())).then(|| s.to_owned())
+        };
+        let app_id = match app.app_id {
+            Some(id) => Some(id),
+            None => match text(&r.app_id_key) {
+                Some(id) if validate::is_app_id(&id) => Some(id),
+                Some(_) => {
+                    problems.push((
+                        Reason::SecretKeyInvalid,
+                        field,
+                        format!(
+                            "entry {:?} of Secret {namespace}/{} is not an AppID (wx and 16 lowercase hex digits)",
+                            r.app_id_key, r.name
+                        ),
+                    ));
+                    None
+                }
+                None => {
+                    problems.push((
+                        Reason::SecretKeyInvalid,
+                        field,
+                        format!(
+                            "Secret {namespace}/{} has no usable entry {:?} for the AppID (or set appId)",
+                            r.name, r.app_id_key
+                        ),
+                    ));
+                    None
+                }
+            },
+        };
+        let app_secret = text(&r.app_secret_key).map(SecretString::new);
+        if app_secret.is_none() {
+            problems.push((
+                Reason::SecretKeyInvalid,
+                field,
+                format!(
+                    "Secret {namespace}/{} has no usable entry {:?} for the APPSECRET",
+                    r.name, r.app_secret_key
+                ),
+            ));
+        }
+        if let Some(id) = &app_id
+            && apps.iter().any(|a: &AppCredentials| &a.app_id == id)
+        {
+            problems.push((
+                Reason::SecretKeyInvalid,
+                field,
+                format!("AppID {id} is listed twice"),
+            ));
+        }
+        if let (Some(app_id), Some(app_secret)) = (app_id, app_secret) {
+            apps.push(AppCredentials { app_id, app_secret });
         }
     }
 
@@ -129,10 +144,12 @@ pub(crate) fn resolve(
         },
     };
 
-    match (credentials, keys) {
-        (Some((app_id, app_secret)), Some(keys)) if problems.is_empty() => Ok(PluginSecret {
-            app_id,
-            app_secret,
+    let mut apps = apps.into_iter();
+    match (apps.next(), keys) {
+        (Some(first), Some(keys)) if problems.is_empty() => Ok(PluginSecret {
+            app_id: first.app_id,
+            app_secret: first.app_secret,
+            more_apps: apps.collect(),
             keys,
         }),
         _ => Err(problems),

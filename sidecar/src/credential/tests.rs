@@ -23,7 +23,7 @@ fn vector_sealer() -> Sealer {
         active: Kid([1, 2, 3, 4]),
         keys: [(Kid([1, 2, 3, 4]), CredentialKey::new(key))].into(),
     };
-    Sealer::new(&ring, APP, PLUGIN).unwrap()
+    Sealer::new(&ring, &[APP], PLUGIN).unwrap()
 }
 
 fn claims(iat: i64, ttl: i64) -> Claims {
@@ -52,7 +52,7 @@ fn fixed_vector_seals_to_the_exact_string_and_opens() {
         sealer.seal_with_nonce(&c, std::array::from_fn(|i| i as u8)),
         VECTOR
     );
-    assert_eq!(sealer.open(VECTOR, NOW + 10).unwrap(), c);
+    assert_eq!(sealer.open(VECTOR, NOW + 10, None).unwrap(), c);
 }
 
 #[test]
@@ -73,7 +73,7 @@ fn every_single_bit_flip_is_rejected() {
         flipped[bit / 8] ^= 1 << (bit % 8);
         let token = format!("v1.{}", URL_SAFE_NO_PAD.encode(&flipped));
         assert_eq!(
-            sealer.open(&token, NOW),
+            sealer.open(&token, NOW, None),
             Err(Rejection::Invalid),
             "bit {bit}"
         );
@@ -83,14 +83,17 @@ fn every_single_bit_flip_is_rejected() {
 #[test]
 fn wrong_app_plugin_or_key_is_rejected() {
     let r = ring(&[([1, 2, 3, 4], 7)], [1, 2, 3, 4]);
-    let token = Sealer::new(&r, APP, PLUGIN).unwrap().seal(&claims(NOW, 60));
-    let other_app = Sealer::new(&r, "wxffffffffffffffff", PLUGIN).unwrap();
-    let other_plugin = Sealer::new(&r, APP, "default/other").unwrap();
-    let other_key = Sealer::new(&ring(&[([1, 2, 3, 4], 8)], [1, 2, 3, 4]), APP, PLUGIN).unwrap();
-    let unknown_kid = Sealer::new(&ring(&[([9, 9, 9, 9], 7)], [9, 9, 9, 9]), APP, PLUGIN).unwrap();
+    let token = Sealer::new(&r, &[APP], PLUGIN)
+        .unwrap()
+        .seal(&claims(NOW, 60));
+    let other_app = Sealer::new(&r, &["wxffffffffffffffff"], PLUGIN).unwrap();
+    let other_plugin = Sealer::new(&r, &[APP], "default/other").unwrap();
+    let other_key = Sealer::new(&ring(&[([1, 2, 3, 4], 8)], [1, 2, 3, 4]), &[APP], PLUGIN).unwrap();
+    let unknown_kid =
+        Sealer::new(&ring(&[([9, 9, 9, 9], 7)], [9, 9, 9, 9]), &[APP], PLUGIN).unwrap();
     for sealer in [other_app, other_plugin, other_key, unknown_kid] {
         assert_eq!(
-            sealer.open(&token, NOW),
+            sealer.open(&token, NOW, None),
             Err(Rejection::Invalid),
             "{sealer:?}"
         );
@@ -102,7 +105,10 @@ fn a_claimed_appid_that_differs_from_the_plugin_is_rejected() {
     let sealer = vector_sealer();
     let mut c = claims(NOW, 60);
     c.appid = "wxffffffffffffffff".into();
-    assert_eq!(sealer.open(&sealer.seal(&c), NOW), Err(Rejection::Invalid));
+    assert_eq!(
+        sealer.open(&sealer.seal(&c), NOW, None),
+        Err(Rejection::Invalid)
+    );
 }
 
 #[test]
@@ -121,14 +127,14 @@ fn claims_that_cannot_be_forwarded_whole_are_rejected() {
         let mut c = claims(NOW, 60);
         c.openid = bad.into();
         assert_eq!(
-            sealer.open(&sealer.seal(&c), NOW),
+            sealer.open(&sealer.seal(&c), NOW, None),
             Err(Rejection::Invalid),
             "openid {bad:?}"
         );
         let mut c = claims(NOW, 60);
         c.unionid = Some(bad.into());
         assert_eq!(
-            sealer.open(&sealer.seal(&c), NOW),
+            sealer.open(&sealer.seal(&c), NOW, None),
             Err(Rejection::Invalid),
             "unionid {bad:?}"
         );
@@ -137,7 +143,7 @@ fn claims_that_cannot_be_forwarded_whole_are_rejected() {
         let mut c = claims(NOW, 60);
         c.sk = Some(SecretString::new(bad.to_owned()));
         assert_eq!(
-            sealer.open(&sealer.seal(&c), NOW),
+            sealer.open(&sealer.seal(&c), NOW, None),
             Err(Rejection::Invalid),
             "sk {bad:?}"
         );
@@ -149,14 +155,14 @@ fn expiry_and_issue_time_allow_sixty_seconds_of_skew() {
     let sealer = vector_sealer();
     let token = sealer.seal(&claims(NOW, 600));
     let exp = NOW + 600;
-    assert!(sealer.open(&token, exp + 60).is_ok());
-    assert_eq!(sealer.open(&token, exp + 61), Err(Rejection::Expired));
+    assert!(sealer.open(&token, exp + 60, None).is_ok());
+    assert_eq!(sealer.open(&token, exp + 61, None), Err(Rejection::Expired));
     assert!(
-        sealer.open(&token, NOW - 60).is_ok(),
+        sealer.open(&token, NOW - 60, None).is_ok(),
         "iat 60 s ahead of our clock"
     );
     assert_eq!(
-        sealer.open(&token, NOW - 61),
+        sealer.open(&token, NOW - 61, None),
         Err(Rejection::Invalid),
         "iat too far ahead"
     );
@@ -177,19 +183,23 @@ fn malformed_encodings_are_rejected_without_panic() {
         &long,
         "v2.AQIDBAABAgMEBQYHCAkKCzwguWugi6t",
     ] {
-        assert_eq!(sealer.open(bad, NOW), Err(Rejection::Invalid), "{bad:?}");
+        assert_eq!(
+            sealer.open(bad, NOW, None),
+            Err(Rejection::Invalid),
+            "{bad:?}"
+        );
     }
 }
 
 #[test]
 fn rotation_old_key_verifies_after_active_moves() {
     let old = ring(&[([1, 1, 1, 1], 1)], [1, 1, 1, 1]);
-    let token = Sealer::new(&old, APP, PLUGIN)
+    let token = Sealer::new(&old, &[APP], PLUGIN)
         .unwrap()
         .seal(&claims(NOW, 600));
     let rotated = ring(&[([1, 1, 1, 1], 1), ([2, 2, 2, 2], 2)], [2, 2, 2, 2]);
-    let sealer = Sealer::new(&rotated, APP, PLUGIN).unwrap();
-    assert!(sealer.open(&token, NOW).is_ok());
+    let sealer = Sealer::new(&rotated, &[APP], PLUGIN).unwrap();
+    assert!(sealer.open(&token, NOW, None).is_ok());
     let fresh = sealer.seal(&claims(NOW, 600));
     assert_eq!(
         URL_SAFE_NO_PAD.decode(&fresh[3..]).unwrap()[..4],
@@ -215,7 +225,7 @@ fn session_key_and_tags_round_trip_and_unknown_fields_are_ignored() {
     c.unionid = Some("uAlice".into());
     c.sk = Some(SecretString::new("c2Vzc2lvbmtleQ=="));
     c.tags = Some([("bucket".to_owned(), "42".to_owned())].into());
-    assert_eq!(sealer.open(&sealer.seal(&c), NOW).unwrap(), c);
+    assert_eq!(sealer.open(&sealer.seal(&c), NOW, None).unwrap(), c);
     let extended: Claims = serde_json::from_str(
         r#"{"openid":"o","appid":"wx0123456789abcdef","iat":1,"exp":2,"jti":"j","future":[1,2]}"#,
     )
@@ -232,7 +242,7 @@ proptest! {
         let mut c = claims(NOW, ttl);
         c.openid = openid;
         c.unionid = unionid;
-        prop_assert_eq!(sealer.open(&sealer.seal(&c), NOW).unwrap(), c);
+        prop_assert_eq!(sealer.open(&sealer.seal(&c), NOW, None).unwrap(), c);
     }
 
     #[test]
@@ -243,12 +253,12 @@ proptest! {
         let mut raw = URL_SAFE_NO_PAD.decode(&sealer.seal(&c)[3..]).unwrap();
         let i = bit.index(raw.len() * 8);
         raw[i / 8] ^= 1 << (i % 8);
-        prop_assert_eq!(sealer.open(&format!("v1.{}", URL_SAFE_NO_PAD.encode(&raw)), NOW), Err(Rejection::Invalid));
+        prop_assert_eq!(sealer.open(&format!("v1.{}", URL_SAFE_NO_PAD.encode(&raw)), NOW, None), Err(Rejection::Invalid));
     }
 
     #[test]
     fn arbitrary_strings_never_panic(s in ".{0,300}") {
-        let _ = vector_sealer().open(&s, NOW);
-        let _ = vector_sealer().open(&format!("v1.{s}"), NOW);
+        let _ = vector_sealer().open(&s, NOW, None);
+        let _ = vector_sealer().open(&format!("v1.{s}"), NOW, None);
     }
 }

@@ -14,10 +14,12 @@ use super::identity::{self, Identity};
 use super::record::Record;
 use super::upstream::AppSlot;
 use super::{RespBody, State, phone, session};
-use crate::active::{Active, LoginPlugin};
+use crate::active::{Active, App, LoginPlugin};
 use crate::credential::{Claims, unix_now};
 use crate::error::ErrorCode;
 use crate::params::{self, Found, Location};
+use crate::referer::MiniReferer;
+use wxgate_crds::render::contract::AppIdIn;
 
 /// Whether a bound request is a login: its path is in `login.paths`, or, without them, it
 /// carries the code.
@@ -58,9 +60,14 @@ pub(super) async fn handle(
     let Some(Some(code)) = codes.into_iter().next() else {
         return rec.reject(ErrorCode::BadLoginRequest);
     };
+    let referer_header = MiniReferer::header(&parts.headers);
+    let referer = referer_header.as_ref().and_then(MiniReferer::of);
+    let Some(app) = app_of(plugin, &parts, referer.as_ref()) else {
+        return rec.reject(ErrorCode::LoginAppUnknown);
+    };
     let session = match state
         .wechat
-        .code2session(&plugin.id, plugin.app_id(), &plugin.app_secret, &code)
+        .code2session(&plugin.id, &app.app_id, &app.app_secret, &code)
         .await
     {
         Ok(s) => s,
@@ -69,7 +76,7 @@ pub(super) async fn handle(
     drop(code);
     rec.openid = state.access_log.then(|| session.openid.clone());
     let phone = match phone_code {
-        Some(code) => match phone::exchange(state, plugin, &session.openid, &code).await {
+        Some(code) => match phone::exchange(state, plugin, app, &session.openid, &code).await {
             Ok(p) => Some(p),
             Err(e) => return rec.reject(e),
         },
@@ -78,13 +85,13 @@ pub(super) async fn handle(
     let id = Identity {
         openid: &session.openid,
         unionid: session.unionid.as_deref(),
-        appid: plugin.app_id(),
+        appid: &app.app_id,
         session_key: Some(session.session_key.expose()),
         phone: phone.as_ref(),
     };
     identity::forward(&mut parts, plugin, &id);
     let profile = match &plugin.config.tags {
-        Some(config) => match profile(&parts, config, &session.session_key, plugin.app_id()) {
+        Some(config) => match profile(&parts, config, &session.session_key, &app.app_id) {
             Ok(p) => p,
             Err(code) => return rec.reject(code),
         },
@@ -95,8 +102,9 @@ pub(super) async fn handle(
             config,
             &session.openid,
             session.unionid.as_deref(),
-            plugin.app_id(),
+            &app.app_id,
             profile.as_ref(),
+            referer.as_ref(),
         )
     });
     rec.emit_tags(&mut parts.headers, tags.unwrap_or_default());
@@ -115,7 +123,7 @@ pub(super) async fn handle(
         ..Claims::issue(
             session.openid.clone(),
             session.unionid.clone(),
-            plugin.app_id().to_owned(),
+            app.app_id.clone(),
             unix_now(),
             s.ttl_minutes,
         )
@@ -127,6 +135,32 @@ pub(super) async fn handle(
         state.limits.max_merge_body_bytes,
     )
     .await
+}
+
+/// The mini program a login is for: the one the AppID parameter names, else the one the
+/// Referer names, else a one-app plugin's only one. `None` when the named AppID is not the
+/// plugin's, or a plugin of several apps is told none.
+fn app_of<'a>(
+    plugin: &'a LoginPlugin,
+    parts: &Parts,
+    referer: Option<&MiniReferer<'_>>,
+) -> Option<&'a App> {
+    let param = plugin.config.app_id_param.as_ref().map(|p| {
+        let at = match p.location {
+            AppIdIn::Header => Location::Header,
+            AppIdIn::Query => Location::Query,
+        };
+        params::read(parts, at, &p.name)
+    });
+    match param {
+        Some(Found::One(named)) => plugin.app(&named),
+        Some(Found::Many) => None,
+        _ => match referer {
+            Some(r) => plugin.app(r.app_id),
+            None if plugin.apps.len() == 1 => plugin.apps.first(),
+            None => None,
+        },
+    }
 }
 
 /// Profile tags from the WeChat-vouched data of a login request: `rawData` + `signature`, else

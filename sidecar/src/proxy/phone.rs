@@ -7,27 +7,23 @@ use wxgate_crds::render::contract::PhoneSpec;
 
 use super::State;
 use super::codes::Wanted;
-use crate::active::LoginPlugin;
+use crate::active::{App, LoginPlugin};
 use crate::error::ErrorCode;
 use crate::routing;
 use crate::wechat::phone::Phone;
 
-/// Exchanges the phone code of the user `openid` (one paid call per code, shared).
+/// Exchanges the phone code of the user `openid` of the mini program `app` (one paid call per
+/// code, shared).
 pub(super) async fn exchange(
     state: &State,
     plugin: &LoginPlugin,
+    app: &App,
     openid: &str,
     code: &str,
 ) -> Result<Phone, ErrorCode> {
     state
         .wechat
-        .phone_number(
-            &plugin.id,
-            plugin.app_id(),
-            &plugin.app_secret,
-            openid,
-            code,
-        )
+        .phone_number(&plugin.id, &app.app_id, &app.app_secret, openid, code)
         .await
 }
 

@@ -17,6 +17,7 @@ use crate::active::{Active, LoginPlugin};
 use crate::credential::{Claims, Rejection, unix_now};
 use crate::error::ErrorCode;
 use crate::params::{self, Found, Location};
+use crate::referer::MiniReferer;
 
 pub async fn handle(
     state: &State,
@@ -32,14 +33,21 @@ pub async fn handle(
     let at = Location::from(s.accept_in);
     let found = params::read(&parts, at, name);
     let now = unix_now();
+    let referer_header = MiniReferer::header(&parts.headers);
+    let referer = referer_header.as_ref().and_then(MiniReferer::of);
     let verified = match found {
         Found::Absent => Err(("missing", ErrorCode::LoginRequired)),
         Found::Many => Err(("invalid", ErrorCode::LoginInvalid)),
-        Found::One(credential) => match plugin.sealer.open(&credential, now) {
-            Ok(claims) => Ok(claims),
-            Err(Rejection::Invalid) => Err(("invalid", ErrorCode::LoginInvalid)),
-            Err(Rejection::Expired) => Err(("expired", ErrorCode::LoginExpired)),
-        },
+        Found::One(credential) => {
+            match plugin
+                .sealer
+                .open(&credential, now, referer.map(|r| r.app_id))
+            {
+                Ok(claims) => Ok(claims),
+                Err(Rejection::Invalid) => Err(("invalid", ErrorCode::LoginInvalid)),
+                Err(Rejection::Expired) => Err(("expired", ErrorCode::LoginExpired)),
+            }
+        }
     };
     let claims = match verified {
         Ok(claims) => {
@@ -51,6 +59,9 @@ pub async fn handle(
             return rec.reject(code);
         }
     };
+    if referer.is_some_and(|r| r.app_id != claims.appid) {
+        state.metrics.referer_mismatch();
+    }
     rec.openid = state.access_log.then(|| claims.openid.clone());
     // The credential is for the sidecar: the app never sees it.
     params::remove(&mut parts, at, name);
@@ -76,7 +87,10 @@ pub async fn handle(
             let Some(Some(code)) = codes.into_iter().next() else {
                 return rec.reject(ErrorCode::BadPhoneRequest);
             };
-            match phone::exchange(state, plugin, &claims.openid, &code).await {
+            let Some(app) = plugin.app(&claims.appid) else {
+                return rec.reject(ErrorCode::LoginInvalid);
+            };
+            match phone::exchange(state, plugin, app, &claims.openid, &code).await {
                 Ok(phone) => (up_body, Some(phone)),
                 Err(e) => return rec.reject(e),
             }
@@ -101,6 +115,7 @@ pub async fn handle(
             claims.unionid.as_deref(),
             &claims.appid,
             claims.tags.as_ref(),
+            referer.as_ref(),
         )
     });
     rec.emit_tags(&mut parts.headers, tags.unwrap_or_default());

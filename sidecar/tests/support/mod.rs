@@ -39,6 +39,9 @@ pub struct Setup {
     pub key_ring: bool,
     /// More manifests, appended as they are.
     pub extra: String,
+    /// The plugin's mini programs, as YAML indented by 4 (default: `appId` APPID with
+    /// `credentialsSecretRef` `creds`).
+    pub apps: String,
 }
 
 impl Default for Setup {
@@ -49,6 +52,7 @@ impl Default for Setup {
             args: Vec::new(),
             key_ring: true,
             extra: String::new(),
+            apps: format!("    appId: {APPID}\n    credentialsSecretRef: {{ name: creds }}\n"),
         }
     }
 }
@@ -66,6 +70,10 @@ impl Setup {
         self.extra = yaml.into();
         self
     }
+    pub fn apps(mut self, yaml: &str) -> Self {
+        self.apps = yaml.into();
+        self
+    }
     pub fn arg(mut self, flag: &str, value: &str) -> Self {
         self.args.push(flag.into());
         self.args.push(value.into());
@@ -81,9 +89,7 @@ metadata: {{ name: mp-login }}
 spec:
   type: WeChatMpLogin
   wechatMpLogin:
-    appId: {APPID}
-    credentialsSecretRef: {{ name: creds }}
-{}---
+{}{}---
 apiVersion: wxgate.dev/v1alpha1
 kind: PluginBinding
 metadata: {{ name: shop }}
@@ -96,7 +102,7 @@ kind: Secret
 metadata: {{ name: creds }}
 stringData: {{ appsecret: {APPSECRET} }}
 ",
-        setup.login, setup.apis
+        setup.apps, setup.login, setup.apis
     );
     if setup.key_ring {
         yaml.push_str(&key_ring_yaml(&[(KID, KEY)], KID));
@@ -307,7 +313,7 @@ pub fn sealer() -> Sealer {
         active: Kid(KID),
         keys: [(Kid(KID), CredentialKey::new(KEY))].into(),
     };
-    Sealer::new(&ring, APPID, PLUGIN).unwrap()
+    Sealer::new(&ring, &[APPID], PLUGIN).unwrap()
 }
 
 pub fn claims(openid: &str, iat: i64, exp: i64) -> Claims {

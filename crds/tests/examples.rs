@@ -74,6 +74,41 @@ fn quickstart_examples_render_once_a_key_ring_exists() {
 }
 
 #[test]
+fn the_two_app_example_renders_both_mini_programs() {
+    let mut objects = read_dir("examples/two-apps");
+    let mut ring = Secret::default();
+    ring.metadata.name = Some("mp-apps-credential-keys".into());
+    ring.data = Some(
+        [
+            ("active".to_owned(), ByteString(b"a1b2c3d4".to_vec())),
+            ("a1b2c3d4".to_owned(), ByteString(vec![9; 32])),
+        ]
+        .into(),
+    );
+    objects.secrets.push(ring);
+    let rendered = render(&ServiceRef::new("default", "shop-api"), objects.inputs()).unwrap();
+    let secret = &rendered.secret.plugins["default/mp-apps"];
+    let apps: Vec<&str> = secret.apps().map(|(id, _)| id).collect();
+    assert_eq!(apps, ["wx0123456789abcdef", "wx00000000000000bb"]);
+    let RenderedPlugin::WeChatMpLogin(login) = &rendered.config.plugins["default/mp-apps"] else {
+        panic!("login plugin expected")
+    };
+    assert_eq!(login.app_id_param.as_ref().unwrap().name, "x-mp-appid");
+
+    // One Secret missing: the problem names it, and nothing renders.
+    objects
+        .secrets
+        .retain(|s| s.metadata.name.as_deref() != Some("shop-lite-wechat"));
+    let problems = render(&ServiceRef::new("default", "shop-api"), objects.inputs()).unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].message.contains("shop-lite-wechat"),
+        "{problems:?}"
+    );
+    assert_eq!(problems[0].field, "spec.wechatMpLogin.apps");
+}
+
+#[test]
 fn manifest_errors_never_echo_secret_values() {
     let bad = "apiVersion: v1\nkind: Secret\nmetadata: { name: s }\ndata: { appsecret: [CANARY-VALUE] }\n";
     let err = manifests::parse(bad).unwrap_err().to_string();

@@ -87,9 +87,9 @@ async fn crds_are_established_and_served_with_printer_columns() {
 #[tokio::test]
 async fn every_example_manifest_is_accepted_and_defaulted() {
     let ns = setup().await;
-    let dir = repo_root().join("examples/quickstart");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
+    let mut files: Vec<_> = ["examples/quickstart", "examples/two-apps"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(repo_root().join(dir)).unwrap())
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
@@ -117,6 +117,13 @@ async fn every_example_manifest_is_accepted_and_defaulted() {
         .await
         .unwrap();
     assert_eq!(binding.spec.target_ref.name, "shop-api");
+    let apps = ns.typed::<GatewayPlugin>().get("mp-apps").await.unwrap();
+    let login = apps.spec.wechat_mp_login.unwrap();
+    assert_eq!(login.apps.len(), 2);
+    assert_eq!(
+        login.apps[1].credentials_secret_ref.app_secret_key, "appsecret",
+        "defaulted by the server"
+    );
 }
 
 /// Applies one document and returns the server's refusal message.
@@ -149,7 +156,12 @@ async fn invalid_objects_are_refused_with_a_useful_message() {
         (plugin(&format!("{login}    appId: WX123\n")), "spec.wechatMpLogin.appId"),
         (plugin(&format!("{login}    phone: {{ code: {{ in: nowhere }} }}\n")), "spec.wechatMpLogin.phone.code.in: Unsupported value"),
         (plugin(&format!("{login}    phone: {{ paths: [bind] }}\n")), "spec.wechatMpLogin.phone.paths[0]"),
-        (plugin("  type: WeChatMpLogin\n  wechatMpLogin: { }\n"), "spec.wechatMpLogin.credentialsSecretRef: Required value"),
+        (plugin("  type: WeChatMpLogin\n  wechatMpLogin: { }\n"), "wechatMpLogin needs credentialsSecretRef (one mini program) or apps (several), not both"),
+        (plugin(&format!("{login}    apps: [ {{ credentialsSecretRef: {{ name: t }} }} ]\n")), "wechatMpLogin needs credentialsSecretRef (one mini program) or apps (several), not both"),
+        (plugin("  type: WeChatMpLogin\n  wechatMpLogin: { appId: wx0123456789abcdef, apps: [ { credentialsSecretRef: { name: t } } ] }\n"), "wechatMpLogin.appId goes with credentialsSecretRef"),
+        (plugin("  type: WeChatMpLogin\n  wechatMpLogin: { apps: [ { appId: wx0123456789abcdef } ] }\n"), "spec.wechatMpLogin.apps[0].credentialsSecretRef: Required value"),
+        (plugin(&format!("{login}    appIdParam: {{ in: cookie, name: a }}\n")), "spec.wechatMpLogin.appIdParam.in: Unsupported value"),
+        (plugin(&format!("{login}    tags: {{ fields: [channel, build] }}\n")), "spec.wechatMpLogin.tags.fields[1]: Unsupported value"),
         (plugin("  type: WeChatMpLogin\n"), "set exactly the settings block of the plugin's type"),
         (plugin("  type: Tag\n  tag: { rules: [ { from: { in: header, name: X-Upper }, tag: t } ] }\n"), "spec.tag.rules[0].from.name"),
         (

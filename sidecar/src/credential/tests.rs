@@ -262,3 +262,42 @@ proptest! {
         let _ = vector_sealer().open(&format!("v1.{s}"), NOW, None);
     }
 }
+
+#[test]
+fn a_plugin_of_several_apps_opens_each_apps_credential_whatever_the_hint() {
+    const B: &str = "wx00000000000000bb";
+    let r = ring(&[([1, 2, 3, 4], 7)], [1, 2, 3, 4]);
+    let both = Sealer::new(&r, &[APP, B], PLUGIN).unwrap();
+    let for_b = Claims {
+        appid: B.into(),
+        ..claims(NOW, 60)
+    };
+    let token_b = both.seal(&for_b);
+    for hint in [None, Some(APP), Some(B), Some("wxffffffffffffffff")] {
+        assert_eq!(
+            both.open(&token_b, NOW, hint),
+            Ok(for_b.clone()),
+            "{hint:?}"
+        );
+    }
+    // Sealed for B, it is B's: a one-app plugin of B opens it, one of A does not.
+    assert_eq!(
+        Sealer::new(&r, &[B], PLUGIN)
+            .unwrap()
+            .open(&token_b, NOW, None),
+        Ok(for_b)
+    );
+    assert_eq!(
+        Sealer::new(&r, &[APP], PLUGIN)
+            .unwrap()
+            .open(&token_b, NOW, Some(B)),
+        Err(Rejection::Invalid)
+    );
+    // Claims naming an app the plugin lacks are sealed for its first app, so they never verify.
+    let stranger = both.seal(&Claims {
+        appid: "wxffffffffffffffff".into(),
+        ..claims(NOW, 60)
+    });
+    assert_eq!(both.open(&stranger, NOW, None), Err(Rejection::Invalid));
+    assert!(Sealer::new(&r, &[], PLUGIN).is_none());
+}

@@ -19,8 +19,9 @@ pub const MAX_TAGS: usize = 16;
 pub use crate::validate::MAX_TAG_NAME_BYTES;
 /// At most this many mini programs per login plugin.
 pub const MAX_APPS: usize = 16;
-/// A WeChat AppID: `wx` and 16 lowercase hex digits.
-pub const APPID_PATTERN: &str = "^wx[0-9a-f]{16}$";
+/// An AppID of a supported platform: WeChat's (`wx` and 16 lowercase hex digits) or QQ's (6 to
+/// 20 digits); validation checks it against the plugin's `platform`.
+pub const APPID_PATTERN: &str = "^(wx[0-9a-f]{16}|[1-9][0-9]{5,19})$";
 
 /// Specification of a GatewayPlugin.
 // Each printcolumn(...) repeats `type_ = "string"`, which clippy mistakes for a duplicate.
@@ -98,8 +99,15 @@ pub enum PluginType {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WeChatMpLogin {
-    /// The mini program's AppID (`wx` and 16 hex digits). When absent, it is read from the
-    /// `appIdKey` entry of `credentialsSecretRef`. For several mini programs, use `apps`.
+    /// The platform of the mini programs: `wechat` (the default; `wx.login()`, code2Session at
+    /// api.weixin.qq.com) or `qq` (QQ mini programs: `qq.login()`, code2Session at
+    /// api.q.qq.com, AppIDs of digits). The login flow, credential, locations, tags and error
+    /// codes are the same; `phone` and `openApi` are WeChat's only.
+    #[serde(default)]
+    pub platform: Platform,
+    /// The mini program's AppID (`wx` and 16 hex digits; for QQ, digits). When absent, it is
+    /// read from the `appIdKey` entry of `credentialsSecretRef`. For several mini programs, use
+    /// `apps`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = APPID_PATTERN))]
     pub app_id: Option<String>,
@@ -152,7 +160,7 @@ pub struct WeChatMpLogin {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MiniProgram {
-    /// Its AppID (`wx` and 16 hex digits); when absent, read from the `appIdKey` entry of
+    /// Its AppID (of the plugin's platform); when absent, read from the `appIdKey` entry of
     /// `credentialsSecretRef`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = APPID_PATTERN))]
@@ -160,6 +168,54 @@ pub struct MiniProgram {
     /// The Secret (in the plugin's namespace) holding its APPSECRET (and, without `appId`, its
     /// AppID).
     pub credentials_secret_ref: CredentialsSecretRef,
+}
+
+/// A mini program platform.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    /// WeChat mini programs.
+    #[default]
+    WeChat,
+    /// QQ mini programs.
+    #[serde(rename = "qq")]
+    QQ,
+}
+
+impl Platform {
+    pub fn is_wechat(&self) -> bool {
+        *self == Platform::WeChat
+    }
+
+    /// Whether `s` is an AppID of this platform: WeChat's `wx` and 16 lowercase hex digits,
+    /// QQ's 6 to 20 digits (no leading zero).
+    pub fn is_app_id(self, s: &str) -> bool {
+        match self {
+            Platform::WeChat => validate::is_app_id(s),
+            Platform::QQ => {
+                (6..=20).contains(&s.len())
+                    && !s.starts_with('0')
+                    && s.bytes().all(|b| b.is_ascii_digit())
+            }
+        }
+    }
+
+    /// What an AppID of this platform looks like, for error messages.
+    pub fn app_id_shape(self) -> &'static str {
+        match self {
+            Platform::WeChat => "wx followed by 16 lowercase hex digits",
+            Platform::QQ => "6 to 20 digits (a QQ mini program AppID)",
+        }
+    }
+
+    /// The host in the `Referer` of the platform's mini program requests
+    /// (`https://{host}/{appid}/{version}/page-frame.html`).
+    pub fn referer_host(self) -> &'static str {
+        match self {
+            Platform::WeChat => "servicewechat.com",
+            Platform::QQ => "appservice.qq.com",
+        }
+    }
 }
 
 /// Where a login request names its AppID.

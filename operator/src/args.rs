@@ -68,6 +68,10 @@ pub struct Args {
     /// Service. For tests and simulators only; none: WeChat itself.
     #[arg(long, env = "WXGATE_SIDECAR_WECHAT_API_BASE")]
     pub sidecar_wechat_api_base: Option<String>,
+    /// Where injected sidecars call QQ for `platform: qq` plugins (their `--qq-api-base`), e.g.
+    /// a simulator's `/qq`. For tests and simulators only; none: QQ itself.
+    #[arg(long, env = "WXGATE_SIDECAR_QQ_API_BASE")]
+    pub sidecar_qq_api_base: Option<String>,
     /// Seconds an injected sidecar keeps serving after its pod starts terminating (a `preStop`
     /// sleep, so the endpoint's removal reaches kube-proxy first); the app container's stop is
     /// delayed twice as long. 0: no delays.

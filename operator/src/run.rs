@@ -384,6 +384,7 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
                     memory_limit: args.sidecar_memory_limit.clone(),
                     otlp_endpoint: args.sidecar_otlp_endpoint.clone(),
                     wechat_api_base: args.sidecar_wechat_api_base.clone(),
+                    qq_api_base: args.sidecar_qq_api_base.clone(),
                     shutdown_delay_seconds: args.sidecar_shutdown_delay_seconds,
                     open_api_port: Some(args.sidecar_open_api_port).filter(|p| *p != 0),
                     own_namespace: args.namespace.clone(),

@@ -18,6 +18,7 @@ fn settings() -> Settings {
         memory_limit: "64Mi".into(),
         otlp_endpoint: None,
         wechat_api_base: None,
+        qq_api_base: None,
         shutdown_delay_seconds: 5,
         open_api_port: Some(15081),
         own_namespace: "wxgate-system".into(),
@@ -119,12 +120,13 @@ fn every_case_matches_its_golden_file_and_injection_is_idempotent() {
 }
 
 #[test]
-fn an_otlp_endpoint_and_a_wechat_api_base_reach_the_injected_sidecar() {
+fn an_otlp_endpoint_and_the_api_bases_reach_the_injected_sidecar() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/webhook");
     let (pod, ns, services) = load(&dir.join("named-port.yaml"));
     let with = Settings {
         otlp_endpoint: Some("http://otel-collector.observability:4318".into()),
         wechat_api_base: Some("http://wechat-sim.sim:18081".into()),
+        qq_api_base: Some("http://wechat-sim.sim:18081/qq".into()),
         ..settings()
     };
     let env_of = |settings: &Settings| {
@@ -154,6 +156,7 @@ fn an_otlp_endpoint_and_a_wechat_api_base_reach_the_injected_sidecar() {
             "http://otel-collector.observability:4318",
         ),
         ("WXGATE_WECHAT_API_BASE", "http://wechat-sim.sim:18081"),
+        ("WXGATE_QQ_API_BASE", "http://wechat-sim.sim:18081/qq"),
     ] {
         assert!(env_of(&with).contains(&(name.to_owned(), Some(value.to_owned()))));
         assert!(env_of(&settings()).iter().all(|(n, _)| n != name));

@@ -10,6 +10,8 @@ use crate::proxy::Limits;
 
 /// The WeChat API outside tests.
 pub const WECHAT_API: &str = "https://api.weixin.qq.com";
+/// QQ's server API base URL (code2Session of `platform: qq` plugins).
+pub const QQ_API: &str = "https://api.q.qq.com";
 
 /// wxgate sidecar: WeChat Mini Program login, credential verification and identity forwarding
 /// in front of an app.
@@ -45,6 +47,10 @@ pub struct Args {
     /// WeChat API base URL. Change it only for tests and simulators: the APPSECRET is sent there.
     #[arg(long, env = "WXGATE_WECHAT_API_BASE", default_value = WECHAT_API)]
     pub wechat_api_base: String,
+    /// QQ's server API base URL, for plugins with `platform: qq` (change only for tests and
+    /// simulators).
+    #[arg(long, env = "WXGATE_QQ_API_BASE", default_value = QQ_API)]
+    pub qq_api_base: String,
     /// Which bound Service this sidecar serves (NAME or NAMESPACE/NAME); standalone default:
     /// the only one. Required in a cluster.
     #[arg(long, env = "WXGATE_SERVICE")]

@@ -1,14 +1,13 @@
 //! The `Referer` a mini program's requests carry: WeChat's `wx.request` sets
-//! `https://servicewechat.com/{appid}/{version}/page-frame.html`, and the mini program cannot
+//! `https://servicewechat.com/{appid}/{version}/page-frame.html`, QQ's `qq.request`
+//! `https://appservice.qq.com/{appid}/{version}/page-frame.html`, and the mini program cannot
 //! change it. Any other client can send the same header, so what it says is a hint: it picks
 //! which of a plugin's mini programs a login is for and gives routing tags; only a credential
 //! proves an AppID.
 
 use http::header::REFERER;
 use http::{HeaderMap, HeaderValue};
-
-/// The host that serves a platform's mini program frames, in the Referer of their requests.
-const WECHAT_HOST: &str = "servicewechat.com";
+use wxgate_crds::render::contract::Platform;
 
 /// What a mini program's Referer says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,17 +27,19 @@ impl<'a> MiniReferer<'a> {
         values.next().is_none().then(|| value.clone())
     }
 
-    /// What a `Referer` value says, if it has the expected shape.
-    pub fn of(value: &'a HeaderValue) -> Option<Self> {
-        Self::parse(value.to_str().ok()?)
+    /// What a `Referer` value says about a mini program of `platform`, if it has the expected
+    /// shape.
+    pub fn of(value: &'a HeaderValue, platform: Platform) -> Option<Self> {
+        Self::parse(value.to_str().ok()?, platform)
     }
 
-    /// `https://{host}/{appid}/{version}/page-frame.html`, nothing more: no port, userinfo,
-    /// query or fragment. The AppID is a WeChat one; the version is `devtools` or digits.
-    pub fn parse(referer: &'a str) -> Option<Self> {
+    /// `https://{host}/{appid}/{version}/page-frame.html` with the platform's host, nothing
+    /// more: no port, userinfo, query or fragment. The AppID is one of the platform's; the
+    /// version is `devtools` or digits.
+    pub fn parse(referer: &'a str, platform: Platform) -> Option<Self> {
         let path = referer
             .strip_prefix("https://")?
-            .strip_prefix(WECHAT_HOST)?
+            .strip_prefix(platform.referer_host())?
             .strip_prefix('/')?;
         let mut parts = path.split('/');
         let (app_id, version, page) = (parts.next()?, parts.next()?, parts.next()?);
@@ -49,7 +50,7 @@ impl<'a> MiniReferer<'a> {
             || (!version.is_empty()
                 && version.len() <= 10
                 && version.bytes().all(|b| b.is_ascii_digit()));
-        (wxgate_crds::validate::is_app_id(app_id) && version_ok).then_some(Self { app_id, version })
+        (platform.is_app_id(app_id) && version_ok).then_some(Self { app_id, version })
     }
 
     /// The build's channel: `devtools`, `trial-or-develop` (version `0`) or `release`.
@@ -77,7 +78,7 @@ mod tests {
         ];
         for (version, channel) in cases {
             let r = format!("https://servicewechat.com/{APP}/{version}/page-frame.html");
-            let parsed = MiniReferer::parse(&r).unwrap();
+            let parsed = MiniReferer::parse(&r, Platform::WeChat).unwrap();
             assert_eq!((parsed.app_id, parsed.version), (APP, version));
             assert_eq!(parsed.channel(), channel);
         }
@@ -100,8 +101,23 @@ mod tests {
             "https://servicewechat.com/wx0123456789abcdef/page-frame.html",
             "",
         ] {
-            assert_eq!(MiniReferer::parse(r), None, "{r}");
+            assert_eq!(MiniReferer::parse(r, Platform::WeChat), None, "{r}");
         }
+    }
+
+    #[test]
+    fn qq_referers_name_qq_app_ids_on_qq_s_host() {
+        let qq = "https://appservice.qq.com/1109876543/0/page-frame.html";
+        let parsed = MiniReferer::parse(qq, Platform::QQ).unwrap();
+        assert_eq!(
+            (parsed.app_id, parsed.channel()),
+            ("1109876543", "trial-or-develop")
+        );
+        assert_eq!(MiniReferer::parse(qq, Platform::WeChat), None);
+        let wechat = format!("https://servicewechat.com/{APP}/3/page-frame.html");
+        assert_eq!(MiniReferer::parse(&wechat, Platform::QQ), None);
+        let wx_on_qq = format!("https://appservice.qq.com/{APP}/3/page-frame.html");
+        assert_eq!(MiniReferer::parse(&wx_on_qq, Platform::QQ), None);
     }
 
     #[test]
@@ -110,7 +126,7 @@ mod tests {
         let r = format!("https://servicewechat.com/{APP}/1/page-frame.html");
         headers.append(REFERER, r.parse().unwrap());
         let one = MiniReferer::header(&headers).unwrap();
-        assert!(MiniReferer::of(&one).is_some());
+        assert!(MiniReferer::of(&one, Platform::WeChat).is_some());
         headers.append(REFERER, r.parse().unwrap());
         assert_eq!(MiniReferer::header(&headers), None);
     }

@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::active::ActiveConfig;
-use crate::args::{Args, WECHAT_API};
+use crate::args::{Args, QQ_API, WECHAT_API};
 use crate::breaker::BreakerConfig;
 use crate::metrics::Metrics;
 use crate::proxy::upstream::Upstream;
@@ -55,11 +55,15 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
     if args.wechat_api_base != WECHAT_API {
         tracing::warn!(base = %args.wechat_api_base, "WeChat API base is not WeChat's: for tests and simulators only");
     }
+    if args.qq_api_base != QQ_API {
+        tracing::warn!(base = %args.qq_api_base, "QQ API base is not QQ's: for tests and simulators only");
+    }
     let metrics = Arc::new(Metrics::default());
     let active = Arc::new(ActiveConfig::default());
     let wechat = WeChat::new(
         &WeChatConfig {
             api_base: args.wechat_api_base.clone(),
+            qq_api_base: args.qq_api_base.clone(),
             timeout: Duration::from_millis(args.wechat_timeout_ms),
             max_in_flight: args.wechat_max_in_flight.max(1),
             retry_delay: Duration::from_millis(args.wechat_retry_delay_ms),

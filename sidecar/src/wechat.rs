@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use tokio::sync::Semaphore;
+use wxgate_crds::render::contract::Platform;
 use wxgate_crds::secret::SecretString;
 
 use crate::breaker::{Breaker, BreakerConfig};
@@ -44,6 +45,8 @@ pub type Outcome = Result<Session, ErrorCode>;
 pub struct WeChatConfig {
     /// Base URL, `https://api.weixin.qq.com` outside tests.
     pub api_base: String,
+    /// QQ's base URL (code2Session of QQ mini programs), `https://api.q.qq.com` outside tests.
+    pub qq_api_base: String,
     /// Deadline of one call, connection included.
     pub timeout: Duration,
     /// Most calls in flight; further logins are answered WX_UNAVAILABLE at once.
@@ -58,7 +61,9 @@ pub struct WeChatConfig {
 /// The code2Session client.
 pub struct WeChat {
     http: reqwest::Client,
-    url: String,
+    /// code2Session of each platform, with its own circuit breaker: one platform's outage
+    /// never refuses the other's logins.
+    code2session: [(String, Breaker); 2],
     phone_url: String,
     base: String,
     permits: Arc<Semaphore>,
@@ -66,7 +71,6 @@ pub struct WeChat {
     flights: Arc<Mutex<Flights<Outcome>>>,
     phones: Arc<Mutex<Flights<phone::Outcome>>>,
     pub tokens: Arc<AccessTokens>,
-    breaker: Breaker,
     metrics: Arc<Metrics>,
 }
 
@@ -87,7 +91,10 @@ impl WeChat {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
-            .https_only(config.api_base.starts_with("https://"))
+            .https_only(
+                config.api_base.starts_with("https://")
+                    && config.qq_api_base.starts_with("https://"),
+            )
             .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(60))
             .build()?;
@@ -95,14 +102,18 @@ impl WeChat {
         Ok(Arc::new(Self {
             tokens: AccessTokens::new(http.clone(), base, config.token, Arc::clone(&metrics)),
             http,
-            url: format!("{base}/sns/jscode2session"),
+            code2session: [base, config.qq_api_base.trim_end_matches('/')].map(|base| {
+                (
+                    format!("{base}/sns/jscode2session"),
+                    Breaker::new(config.breaker),
+                )
+            }),
             phone_url: format!("{base}/wxa/business/getuserphonenumber"),
             base: base.to_owned(),
             permits: Arc::new(Semaphore::new(config.max_in_flight)),
             retry_delay: config.retry_delay,
             flights: Arc::new(Mutex::new(Flights::new(MAX_REMEMBERED, CODE_LIFETIME))),
             phones: Arc::new(Mutex::new(Flights::new(MAX_REMEMBERED, CODE_LIFETIME))),
-            breaker: Breaker::new(config.breaker),
             metrics,
         }))
     }
@@ -121,6 +132,7 @@ impl WeChat {
     pub async fn code2session(
         self: &Arc<Self>,
         plugin: &str,
+        platform: Platform,
         app_id: &str,
         app_secret: &SecretString,
         code: &str,
@@ -135,12 +147,14 @@ impl WeChat {
                 this.metrics.code2session_shed();
                 return Err(Err(ErrorCode::WxUnavailable));
             };
-            if !this.breaker.admit() {
+            if !this.endpoint(platform).1.admit() {
                 this.metrics.code2session_shed();
                 return Err(Err(ErrorCode::WxUnavailable));
             }
             Ok(async move {
-                let outcome = this.call_with_retry(&app_id, &app_secret, &code).await;
+                let outcome = this
+                    .call_with_retry(platform, &app_id, &app_secret, &code)
+                    .await;
                 drop(permit);
                 outcome
             })
@@ -161,17 +175,26 @@ impl WeChat {
         .await
     }
 
+    /// code2Session's URL and circuit breaker for a platform.
+    fn endpoint(&self, platform: Platform) -> &(String, Breaker) {
+        match platform {
+            Platform::WeChat => &self.code2session[0],
+            Platform::QQ => &self.code2session[1],
+        }
+    }
+
     async fn call_with_retry(
         &self,
+        platform: Platform,
         app_id: &str,
         app_secret: &SecretString,
         code: &str,
     ) -> Outcome {
-        match self.call(app_id, app_secret, code).await {
+        match self.call(platform, app_id, app_secret, code).await {
             Err(Retry::Once) => {
                 let jitter = rand::random_range(0..=self.retry_delay.as_millis() as u64);
                 tokio::time::sleep(self.retry_delay + Duration::from_millis(jitter)).await;
-                match self.call(app_id, app_secret, code).await {
+                match self.call(platform, app_id, app_secret, code).await {
                     Err(Retry::Once) => Err(ErrorCode::WxUnavailable),
                     Err(Retry::No(code)) => Err(code),
                     Ok(session) => Ok(session),
@@ -185,12 +208,14 @@ impl WeChat {
     /// One call. Only errcode -1 asks for a retry.
     async fn call(
         &self,
+        platform: Platform,
         app_id: &str,
         app_secret: &SecretString,
         code: &str,
     ) -> Result<Session, Retry> {
         let started = Instant::now();
-        let result = self.request(app_id, app_secret, code).await;
+        let (url, breaker) = self.endpoint(platform);
+        let result = self.request(url, app_id, app_secret, code).await;
         let label = result.as_ref().err().map_or("0", Failure::label);
         self.metrics.code2session_call(label, started.elapsed());
         // WeChat answered unless it timed out, was unreachable, answered garbage or was busy.
@@ -199,7 +224,7 @@ impl WeChat {
             Err(Failure::Errcode(e)) => *e != -1,
             Err(_) => false,
         };
-        self.breaker.record(answered);
+        breaker.record(answered);
         match result {
             Ok(session) => Ok(session),
             Err(Failure::Errcode(-1)) => Err(Retry::Once),
@@ -229,13 +254,14 @@ impl WeChat {
 
     async fn request(
         &self,
+        url: &str,
         app_id: &str,
         app_secret: &SecretString,
         code: &str,
     ) -> Result<Session, Failure> {
         let response = self
             .http
-            .get(&self.url)
+            .get(url)
             .query(&[
                 ("appid", app_id),
                 ("secret", app_secret.expose()),

@@ -15,6 +15,9 @@
 //!   `err40029-x`), `errm1` (-1), `flaky` (-1 once, then success), `flaky2` (-1 twice),
 //!   `delayMS` (sleep MS milliseconds, then success), `garbage` (not JSON), `huge` (a 5 MB
 //!   body), `http500` (HTTP 500), `badopenid` (an openid with CR LF).
+//! - QQ's code2Session is served under `/qq` (`/qq/sns/jscode2session`, for a sidecar's
+//!   `--qq-api-base http://<sim>/qq`): the same, except that a used code answers QQ's 40029 and
+//!   success is JSON with `errcode: 0` (QQ documents only -1, 0, 40029 and 45011).
 
 mod open_api;
 mod phone;
@@ -43,6 +46,8 @@ struct Seen {
     calls: HashMap<String, u32>,
     used: std::collections::HashSet<String>,
     total: u32,
+    /// Of `total`, the calls to QQ's endpoint.
+    qq_total: u32,
     /// Every query received, as (name, value) pairs, for tests that check what was sent.
     queries: Vec<Vec<(String, String)>>,
     tokens: stable_token::Tokens,
@@ -90,6 +95,7 @@ impl Simulator {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/sns/jscode2session", get(code2session))
+            .route("/qq/sns/jscode2session", get(qq_code2session))
             .route(
                 "/cgi-bin/stable_token",
                 post(stable_token::stable_token).get(stable_token::require_post),
@@ -117,6 +123,11 @@ impl Simulator {
     /// Calls received in all.
     pub fn total(&self) -> u32 {
         self.seen().total
+    }
+
+    /// Calls received at QQ's code2Session (`/qq/sns/jscode2session`).
+    pub fn qq_total(&self) -> u32 {
+        self.seen().qq_total
     }
 
     /// Every query received so far.
@@ -178,10 +189,26 @@ fn error(errcode: i64) -> Response {
         .into_response()
 }
 
+/// WeChat's code2Session.
 async fn code2session(
     State(sim): State<Simulator>,
     Query(q): Query<Vec<(String, String)>>,
 ) -> Response {
+    exchange(sim, q, false).await
+}
+
+/// QQ's code2Session (`GET https://api.q.qq.com/sns/jscode2session`, served under `/qq`): the
+/// same parameters and answer fields as WeChat's, and QQ's errcodes only (-1 busy, 40029 code
+/// invalid, 45011 rate limit): a code used twice is 40029, as QQ documents no "code used";
+/// success carries `errcode: 0` as JSON.
+async fn qq_code2session(
+    State(sim): State<Simulator>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    exchange(sim, q, true).await
+}
+
+async fn exchange(sim: Simulator, q: Vec<(String, String)>, qq: bool) -> Response {
     let get = |k: &str| {
         q.iter()
             .find(|(n, _)| n == k)
@@ -196,6 +223,7 @@ async fn code2session(
     let attempt = {
         let mut seen = sim.seen();
         seen.total += 1;
+        seen.qq_total += u32::from(qq);
         seen.queries.push(q.clone());
         let n = seen.calls.entry(code.clone()).or_default();
         *n += 1;
@@ -239,7 +267,7 @@ async fn code2session(
         _ => {}
     }
     if !sim.seen().used.insert(code.clone()) {
-        return error(40163);
+        return error(if qq { 40029 } else { 40163 });
     }
     let mut answer = serde_json::json!({
         "openid": if script == "badopenid" { "o\r\nX-Evil: 1".to_owned() } else { openid(&appid, &code) },
@@ -248,7 +276,7 @@ async fn code2session(
     if script != "nounion" {
         answer["unionid"] = unionid(&appid, &code).into();
     }
-    if script == "json" {
+    if script == "json" || qq {
         answer["errcode"] = 0.into();
         answer["errmsg"] = "ok".into();
         return (

@@ -99,8 +99,8 @@ async fn every_example_manifest_is_accepted_and_defaulted() {
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     }
-    let plugin = ns.typed::<GatewayPlugin>().get("mp-login").await.unwrap();
-    let login = plugin.spec.wechat_mp_login.unwrap();
+    let mp_login = ns.typed::<GatewayPlugin>().get("mp-login").await.unwrap();
+    let login = mp_login.spec.wechat_mp_login.unwrap();
     assert_eq!(
         login.session.key_rotation_days, 30,
         "defaulted by the server"
@@ -124,6 +124,17 @@ async fn every_example_manifest_is_accepted_and_defaulted() {
         login.apps[1].credentials_secret_ref.app_secret_key, "appsecret",
         "defaulted by the server"
     );
+    // A QQ mini program: its AppID is digits.
+    ns.apply_yaml(
+        &plugin("  type: WeChatMpLogin\n  wechatMpLogin: { platform: qq, appId: \"1109876543\", credentialsSecretRef: { name: qq } }\n"),
+        MANAGER,
+    )
+    .await
+    .unwrap();
+    let qq = ns.typed::<GatewayPlugin>().get("p").await.unwrap();
+    let login = qq.spec.wechat_mp_login.unwrap();
+    assert_eq!(login.platform, wxgate_crds::plugin::Platform::QQ);
+    assert_eq!(login.app_id.as_deref(), Some("1109876543"));
 }
 
 /// Applies one document and returns the server's refusal message.
@@ -161,6 +172,7 @@ async fn invalid_objects_are_refused_with_a_useful_message() {
         (plugin("  type: WeChatMpLogin\n  wechatMpLogin: { appId: wx0123456789abcdef, apps: [ { credentialsSecretRef: { name: t } } ] }\n"), "wechatMpLogin.appId goes with credentialsSecretRef"),
         (plugin("  type: WeChatMpLogin\n  wechatMpLogin: { apps: [ { appId: wx0123456789abcdef } ] }\n"), "spec.wechatMpLogin.apps[0].credentialsSecretRef: Required value"),
         (plugin(&format!("{login}    appIdParam: {{ in: cookie, name: a }}\n")), "spec.wechatMpLogin.appIdParam.in: Unsupported value"),
+        (plugin(&format!("{login}    platform: douyin\n")), "spec.wechatMpLogin.platform: Unsupported value"),
         (plugin(&format!("{login}    tags: {{ fields: [channel, build] }}\n")), "spec.wechatMpLogin.tags.fields[1]: Unsupported value"),
         (plugin("  type: WeChatMpLogin\n"), "set exactly the settings block of the plugin's type"),
         (plugin("  type: Tag\n  tag: { rules: [ { from: { in: header, name: X-Upper }, tag: t } ] }\n"), "spec.tag.rules[0].from.name"),

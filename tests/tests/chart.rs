@@ -84,6 +84,7 @@ async fn charts_lint_and_render_with_every_option_and_the_schema_refuses_wrong_v
         );
         assert!(!out.contains("--sidecar-otlp-endpoint"), "{extra:?}");
         assert!(!out.contains("--sidecar-wechat-api-base"), "{extra:?}");
+        assert!(!out.contains("--sidecar-qq-api-base"), "{extra:?}");
         assert!(
             out.contains("- --sidecar-shutdown-delay-seconds=5"),
             "{extra:?}"
@@ -98,11 +99,14 @@ async fn charts_lint_and_render_with_every_option_and_the_schema_refuses_wrong_v
         "--set",
         "sidecar.wechatApiBase=http://wechat-sim.sim:18081",
         "--set",
+        "sidecar.qqApiBase=http://wechat-sim.sim:18081/qq",
+        "--set",
         "sidecar.shutdownDelaySeconds=0",
     ])
     .await);
     assert!(out.contains("- --sidecar-otlp-endpoint=http://otel-collector.observability:4318"));
     assert!(out.contains("- --sidecar-wechat-api-base=http://wechat-sim.sim:18081"));
+    assert!(out.contains("- --sidecar-qq-api-base=http://wechat-sim.sim:18081/qq"));
     assert!(out.contains("- --sidecar-shutdown-delay-seconds=0"));
     for (bad, expected) in [
         (&["--set", "replicaCount=zero"][..], "replicaCount"),

@@ -118,6 +118,20 @@ impl WeChatMpLogin {
         if let Some(phone) = &self.phone {
             self.validate_phone(phone, &at.field("phone"), errors);
         }
+        if !self.platform.is_wechat() {
+            if self.phone.is_some() {
+                errors.push(at.error(
+                    "phone",
+                    "phone numbers are WeChat's only (platform: wechat)",
+                ));
+            }
+            if self.open_api {
+                errors.push(at.error(
+                    "openApi",
+                    "the open-API port is WeChat's only (platform: wechat)",
+                ));
+            }
+        }
         let code_is_header = self.code.location == CodeIn::Header;
         let session_is_header = s.accept_in == AcceptIn::Header || s.return_in == ReturnIn::Header;
         if code_is_header && session_is_header && validate::same_param(&self.code.name, &s.name) {
@@ -138,11 +152,12 @@ impl WeChatMpLogin {
             validate::secret_key(&secret.field("appIdKey"), &r.app_id_key, errors);
             validate::secret_key(&secret.field("appSecretKey"), &r.app_secret_key, errors);
         };
+        let platform = self.platform;
         let check_app_id = |at: &Path, app_id: &Option<String>, errors: &mut Vec<FieldError>| {
             if let Some(app_id) = app_id
-                && !validate::is_app_id(app_id)
+                && !platform.is_app_id(app_id)
             {
-                errors.push(at.error("appId", "must be wx followed by 16 lowercase hex digits"));
+                errors.push(at.error("appId", format!("must be {}", platform.app_id_shape())));
             }
         };
         match (&self.credentials_secret_ref, self.apps.is_empty()) {

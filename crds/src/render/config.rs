@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 use crate::keys::KeyRing;
 use crate::plugin::MAX_TAGS;
 use crate::render::contract::{
-    ApiMatch, AppIdParam, CodeParam, ForwardSpec, PhoneSpec, PluginType, SessionSpec, TagPlugin,
-    WeChatTags,
+    ApiMatch, AppIdParam, CodeParam, ForwardSpec, PhoneSpec, Platform, PluginType, SessionSpec,
+    TagPlugin, WeChatTags,
 };
 use crate::secret::SecretString;
 
@@ -102,6 +102,9 @@ pub struct LoginConfig {
     /// Served on the sidecar's open-API port.
     #[serde(default)]
     pub open_api: bool,
+    /// The mini program platform (absent: WeChat).
+    #[serde(default, skip_serializing_if = "Platform::is_wechat")]
+    pub platform: Platform,
     /// Where a login request may name its AppID (before the Referer), when configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_id_param: Option<AppIdParam>,

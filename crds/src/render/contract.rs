@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::binding::{Method, PathMatch};
 pub use crate::plugin::{
-    AcceptIn, AppIdIn, CodeIn, ForwardFormat, ForwardIn, IDENTITY_HEADERS, PluginType, ProfileIn,
-    ReturnIn, TagIn, WeChatTagField,
+    AcceptIn, AppIdIn, CodeIn, ForwardFormat, ForwardIn, IDENTITY_HEADERS, Platform, PluginType,
+    ProfileIn, ReturnIn, TagIn, WeChatTagField,
 };
 use crate::{binding, plugin};
 

@@ -228,6 +228,7 @@ pub fn render_plugin(
         phone: login.phone.as_ref().map(Into::into),
         open_api: login.open_api,
         app_id_param: login.app_id_param.as_ref().map(Into::into),
+        platform: login.platform,
     };
     Ok((
         RenderedPlugin::WeChatMpLogin(Box::new(config)),

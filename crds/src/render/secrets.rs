@@ -10,7 +10,6 @@ use crate::plugin::WeChatMpLogin;
 use crate::problem::Reason;
 use crate::render::config::{AppCredentials, PluginSecret};
 use crate::secret::SecretString;
-use crate::validate;
 
 /// The data of a Secret as the API server would store it: `data`, overlaid by `stringData`
 /// (which a manifest may use and the API server merges the same way).
@@ -68,14 +67,16 @@ pub(crate) fn resolve(
         let app_id = match app.app_id {
             Some(id) => Some(id),
             None => match text(&r.app_id_key) {
-                Some(id) if validate::is_app_id(&id) => Some(id),
+                Some(id) if login.platform.is_app_id(&id) => Some(id),
                 Some(_) => {
                     problems.push((
                         Reason::SecretKeyInvalid,
                         field,
                         format!(
-                            "entry {:?} of Secret {namespace}/{} is not an AppID (wx and 16 lowercase hex digits)",
-                            r.app_id_key, r.name
+                            "entry {:?} of Secret {namespace}/{} is not an AppID ({})",
+                            r.app_id_key,
+                            r.name,
+                            login.platform.app_id_shape()
                         ),
                     ));
                     None

@@ -648,3 +648,128 @@ fn phone_settings_render_with_defaults_and_bad_ones_are_reported() {
         assert_eq!(fields, [field], "{phone}");
     }
 }
+
+/// A login plugin whose `wechatMpLogin` block is `block` (YAML indented by 4), with its keys.
+fn login_block(name: &str, block: &str) -> String {
+    format!(
+        r#"
+apiVersion: wxgate.dev/v1alpha1
+kind: GatewayPlugin
+metadata: {{ name: {name}, namespace: shop }}
+spec:
+  type: WeChatMpLogin
+  wechatMpLogin:
+{block}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{ name: {name}-credential-keys, namespace: shop }}
+data:
+  active: MDEwMjAzMDQ=   # 01020304
+  "01020304": AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
+"#
+    )
+}
+
+#[test]
+fn apps_and_platforms_are_checked_with_field_paths() {
+    let cases = [
+        (
+            "    platform: qq\n    appId: wx0123456789abcdef\n    credentialsSecretRef: { name: creds }",
+            "spec.wechatMpLogin.appId",
+        ),
+        (
+            "    appId: \"1109876543\"\n    credentialsSecretRef: { name: creds }",
+            "spec.wechatMpLogin.appId",
+        ),
+        (
+            "    platform: qq\n    appId: \"1109876543\"\n    credentialsSecretRef: { name: creds }\n    phone: {}",
+            "spec.wechatMpLogin.phone",
+        ),
+        (
+            "    platform: qq\n    appId: \"1109876543\"\n    credentialsSecretRef: { name: creds }\n    openApi: true",
+            "spec.wechatMpLogin.openApi",
+        ),
+        (
+            "    credentialsSecretRef: { name: creds }\n    apps: [ { appId: wx0123456789abcdef, credentialsSecretRef: { name: creds } } ]",
+            "spec.wechatMpLogin.apps",
+        ),
+        (
+            "    code: { name: js_code }",
+            "spec.wechatMpLogin.credentialsSecretRef",
+        ),
+        (
+            "    apps:\n      - { appId: wx0123456789abcdef, credentialsSecretRef: { name: creds } }\n      - { appId: wx0123456789abcdef, credentialsSecretRef: { name: creds } }",
+            "spec.wechatMpLogin.apps[1].appId",
+        ),
+        (
+            "    appId: wx0123456789abcdef\n    credentialsSecretRef: { name: creds }\n    appIdParam: { name: X-WX-OPENID }",
+            "spec.wechatMpLogin.appIdParam.name",
+        ),
+    ];
+    for (block, field) in cases {
+        let problems = render_docs(&[
+            login_block("mp", block),
+            creds("shop"),
+            binding("shop", "b", "mp", "shop-api", ""),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            reasons(&problems),
+            [(Kind::GatewayPlugin, "shop/mp", Reason::InvalidSpec, field)],
+            "{block}"
+        );
+    }
+}
+
+#[test]
+fn a_qq_plugin_renders_its_platform_and_two_apps_render_both() {
+    let qq =
+        "    platform: qq\n    appId: \"1109876543\"\n    credentialsSecretRef: { name: creds }";
+    let rendered = render_docs(&[
+        login_block("mp", qq),
+        creds("shop"),
+        binding("shop", "b", "mp", "shop-api", ""),
+    ])
+    .unwrap();
+    let RenderedPlugin::WeChatMpLogin(login) = &rendered.config.plugins["shop/mp"] else {
+        panic!("a login plugin")
+    };
+    assert_eq!(login.platform, crate::plugin::Platform::QQ);
+    let json = serde_json::to_string(&rendered.config).unwrap();
+    assert!(json.contains(r#""platform":"qq""#), "{json}");
+    assert_eq!(rendered.secret.plugins["shop/mp"].app_id, "1109876543");
+
+    // The AppID of the second app comes from its Secret, like the one-app form's.
+    let two = "    apps:\n      - { appId: wx0123456789abcdef, credentialsSecretRef: { name: creds } }\n      - { credentialsSecretRef: { name: creds-b } }";
+    let creds_b = "apiVersion: v1\nkind: Secret\nmetadata: { name: creds-b, namespace: shop }\nstringData: { appid: wx00000000000000bb, appsecret: other }\n".to_owned();
+    let rendered = render_docs(&[
+        login_block("mp", two),
+        creds("shop"),
+        creds_b.clone(),
+        binding("shop", "b", "mp", "shop-api", ""),
+    ])
+    .unwrap();
+    let secret = &rendered.secret.plugins["shop/mp"];
+    let apps: Vec<&str> = secret.apps().map(|(id, _)| id).collect();
+    assert_eq!(apps, ["wx0123456789abcdef", "wx00000000000000bb"]);
+    let json = serde_json::to_string(&rendered.config).unwrap();
+    assert!(
+        !json.contains("other"),
+        "no APPSECRET in the config: {json}"
+    );
+
+    // The same AppID twice, once read from a Secret: refused.
+    let creds_dup = creds_b.replace("wx00000000000000bb", "wx0123456789abcdef");
+    let problems = render_docs(&[
+        login_block("mp", two),
+        creds("shop"),
+        creds_dup,
+        binding("shop", "b", "mp", "shop-api", ""),
+    ])
+    .unwrap_err();
+    assert!(
+        problems.iter().any(|p| p.message.contains("listed twice")),
+        "{problems:?}"
+    );
+}

@@ -48,6 +48,9 @@ pub struct Settings {
     /// Where the sidecar calls WeChat (`WXGATE_WECHAT_API_BASE`); none: WeChat itself. For tests
     /// and simulators only.
     pub wechat_api_base: Option<String>,
+    /// Where the sidecar calls QQ (`WXGATE_QQ_API_BASE`, for `platform: qq` plugins); none: QQ
+    /// itself. For tests and simulators only.
+    pub qq_api_base: Option<String>,
     /// The sidecar's `preStop` sleep; the app's is twice this (see the module docs).
     pub shutdown_delay_seconds: u32,
     /// The sidecar's open-API port on the pod's loopback (`--open-api-listen 127.0.0.1:PORT`),
@@ -248,6 +251,7 @@ fn container(settings: &Settings, service: &str, upstream: i32, traffic_name: &s
     for (name, value) in [
         ("WXGATE_OTLP_ENDPOINT", &settings.otlp_endpoint),
         ("WXGATE_WECHAT_API_BASE", &settings.wechat_api_base),
+        ("WXGATE_QQ_API_BASE", &settings.qq_api_base),
     ] {
         if let Some(value) = value {
             env.push(json!({"name": name, "value": value}));

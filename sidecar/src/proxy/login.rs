@@ -61,13 +61,16 @@ pub(super) async fn handle(
         return rec.reject(ErrorCode::BadLoginRequest);
     };
     let referer_header = MiniReferer::header(&parts.headers);
-    let referer = referer_header.as_ref().and_then(MiniReferer::of);
+    let platform = plugin.config.platform;
+    let referer = referer_header
+        .as_ref()
+        .and_then(|v| MiniReferer::of(v, platform));
     let Some(app) = app_of(plugin, &parts, referer.as_ref()) else {
         return rec.reject(ErrorCode::LoginAppUnknown);
     };
     let session = match state
         .wechat
-        .code2session(&plugin.id, &app.app_id, &app.app_secret, &code)
+        .code2session(&plugin.id, platform, &app.app_id, &app.app_secret, &code)
         .await
     {
         Ok(s) => s,

@@ -34,7 +34,10 @@ pub async fn handle(
     let found = params::read(&parts, at, name);
     let now = unix_now();
     let referer_header = MiniReferer::header(&parts.headers);
-    let referer = referer_header.as_ref().and_then(MiniReferer::of);
+    let platform = plugin.config.platform;
+    let referer = referer_header
+        .as_ref()
+        .and_then(|v| MiniReferer::of(v, platform));
     let verified = match found {
         Found::Absent => Err(("missing", ErrorCode::LoginRequired)),
         Found::Many => Err(("invalid", ErrorCode::LoginInvalid)),

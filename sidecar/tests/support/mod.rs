@@ -23,6 +23,9 @@ pub const PLUGIN: &str = "default/mp-login";
 /// A second mini program the simulator knows, for tests with two login plugins.
 pub const APPID_B: &str = "wx00000000000000bb";
 pub const APPSECRET_B: &str = "CANARY-appsecret-b-77c2";
+/// A QQ mini program the simulator knows (QQ AppIDs are digits).
+pub const QQ_APPID: &str = "1109876543";
+pub const QQ_APPSECRET: &str = "CANARY-qq-appsecret-4e1a";
 pub const KID: [u8; 4] = [0x0a, 0x0b, 0x0c, 0x0d];
 pub const KEY: [u8; 32] = [7; 32];
 
@@ -174,6 +177,7 @@ impl Env {
         let sim = Simulator::new(HashMap::from([
             (APPID.to_owned(), APPSECRET.to_owned()),
             (APPID_B.to_owned(), APPSECRET_B.to_owned()),
+            (QQ_APPID.to_owned(), QQ_APPSECRET.to_owned()),
         ]));
         let sim_addr = wxgate_sim::spawn(([127, 0, 0, 1], 0).into(), sim.router())
             .await
@@ -286,6 +290,8 @@ pub async fn start_sidecar(
         upstream,
         "--wechat-api-base",
         wechat,
+        "--qq-api-base",
+        &format!("{wechat}/qq"),
         "--wechat-retry-delay-ms",
         "10",
     ]

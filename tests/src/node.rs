@@ -60,6 +60,7 @@ pub async fn installed() -> (Client, String) {
             assert!(ready, "node {NODE} is not Ready");
             let sim = simulator(&client).await;
             let set_sim = format!("sidecar.wechatApiBase={sim}");
+            let set_qq = format!("sidecar.qqApiBase={sim}/qq");
             let ok = |r: (bool, String, String), what: &str| {
                 assert!(r.0, "{what}: {}\n{}", r.1, r.2);
             };
@@ -85,6 +86,8 @@ pub async fn installed() -> (Client, String) {
                     "--create-namespace",
                     "--set",
                     &set_sim,
+                    "--set",
+                    &set_qq,
                     "--wait",
                     "--timeout",
                     "3m",
@@ -190,7 +193,12 @@ pub async fn cluster_ip(ns: &TestNamespace, service: &str) -> String {
 /// `replicas` with a readiness probe on the port named `http`. Waits until every pod is Ready
 /// and the ClusterIP is served.
 pub async fn shop(ns: &TestNamespace, replicas: i32) {
-    bind_shop(ns, "http").await;
+    shop_of(ns, "examples/quickstart", replicas).await;
+}
+
+/// [`shop`] with another example folder's plugin, Secrets and binding.
+pub async fn shop_of(ns: &TestNamespace, example: &str, replicas: i32) {
+    bind_example(ns, example, "http").await;
     ns.apply_yaml(&shop_deployment(replicas), crate::MANAGER)
         .await
         .unwrap();
@@ -207,10 +215,14 @@ pub async fn shop(ns: &TestNamespace, replicas: i32) {
 /// `shop-api`, then the Service (port 80 targeting `target`, a port name or number). Returns once
 /// the operator has rendered the Service's config, so pods created next are injected.
 pub async fn bind_shop(ns: &TestNamespace, target: &str) {
+    bind_example(ns, "examples/quickstart", target).await;
+}
+
+/// [`bind_shop`] with the plugin, Secrets and binding of another example folder.
+pub async fn bind_example(ns: &TestNamespace, example: &str, target: &str) {
     ns.label("wxgate.dev/injection", "enabled").await;
     for file in ["plugin.yaml", "secret.yaml", "binding.yaml"] {
-        let yaml =
-            std::fs::read_to_string(repo_root().join("examples/quickstart").join(file)).unwrap();
+        let yaml = std::fs::read_to_string(repo_root().join(example).join(file)).unwrap();
         ns.apply_yaml(&yaml, crate::MANAGER).await.unwrap();
     }
     ns.apply_yaml(&shop_service(target), crate::MANAGER)

@@ -125,6 +125,57 @@ async fn injected_pods_log_in_and_verify_through_the_cluster_ip() {
     ns.delete().await;
 }
 
+#[tokio::test]
+#[ignore = "needs a real node (tests/kube-node/start.sh); the test command runs it"]
+async fn two_mini_programs_log_in_through_one_service() {
+    let (client, _) = installed().await;
+    let ns = TestNamespace::new(&client).await;
+    shop_of(&ns, "examples/two-apps", 1).await;
+    let http = http();
+    let base = format!("http://{}", cluster_ip(&ns, "shop-api").await);
+    let mut credentials = Vec::new();
+    for app in ["wx0123456789abcdef", "wx00000000000000bb"] {
+        let referer = format!("https://servicewechat.com/{app}/3/page-frame.html");
+        let resp = http
+            .post(format!("{base}/login"))
+            .header("js_code", format!("carol_{:08x}", rand::random::<u32>()))
+            .header("referer", &referer)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "login to {app}");
+        let credential = resp.headers()["user_session"].to_str().unwrap().to_owned();
+        let seen: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(seen["headers"]["x-wx-appid"], app);
+        assert_eq!(seen["headers"]["x-wxgate-tag-channel"], "release");
+        credentials.push((app, credential));
+    }
+    // Each credential verifies as its own app, whichever app the Referer names.
+    for (app, credential) in &credentials {
+        let referer = "https://servicewechat.com/wx0123456789abcdef/0/page-frame.html";
+        let (status, seen) = echo(
+            &http,
+            &format!("{base}/orders/1"),
+            &[("user_session", credential), ("referer", referer)],
+        )
+        .await;
+        assert_eq!(status, 200, "{seen}");
+        assert_eq!(seen["headers"]["x-wx-appid"], *app);
+        assert_eq!(seen["headers"]["x-wxgate-tag-channel"], "trial-or-develop");
+    }
+    // An AppID the plugin does not list: refused by the sidecar.
+    let resp = http
+        .post(format!("{base}/login"))
+        .header("js_code", "carol_x")
+        .header("x-mp-appid", "wxffffffffffffffff")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.headers()["x-wxgate-error"], "LOGIN_APPID_UNKNOWN");
+    ns.delete().await;
+}
+
 /// The resident memory of the sidecars serving a namespace, read on the node (their
 /// environment names the namespace).
 fn sidecar_rss_kib(namespace: &str) -> Vec<u64> {

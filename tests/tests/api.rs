@@ -82,6 +82,19 @@ async fn crds_are_established_and_served_with_printer_columns() {
         words.contains("issue a credential that also holds the phone number"),
         "{explain}"
     );
+    for (field, says) in [
+        ("apps", "Several mini programs sharing this login"),
+        ("appIdParam", "Where a login request may name its AppID"),
+        ("platform", "The platform of the mini programs"),
+    ] {
+        let explain = kubectl(&[
+            "explain",
+            &format!("gatewayplugin.spec.wechatMpLogin.{field}"),
+        ])
+        .await;
+        let words = explain.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(words.contains(says), "{explain}");
+    }
 }
 
 #[tokio::test]

@@ -30,6 +30,7 @@ static SETTINGS: LazyLock<Settings> = LazyLock::new(|| Settings {
     memory_limit: "64Mi".into(),
     otlp_endpoint: None,
     wechat_api_base: None,
+    qq_api_base: None,
     shutdown_delay_seconds: 5,
     open_api_port: Some(15081),
     own_namespace: "wxgate-system".into(),

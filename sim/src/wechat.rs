@@ -292,6 +292,7 @@ async fn calls(State(sim): State<Simulator>) -> Response {
     let seen = sim.seen();
     axum::Json(serde_json::json!({
         "total": seen.total,
+        "qq": seen.qq_total,
         "codes": seen.calls,
         "stable_token": {"calls": seen.stable_token_calls, "forced": seen.stable_token_forced},
         "phone": {"calls": seen.phone_calls, "paid": seen.phone_paid},

@@ -59,6 +59,7 @@ export interface PlatformApi {
 
 export declare const adapters: {
   wx(wx: PlatformApi): Platform;
+  qq(qq: PlatformApi): Platform;
   uni(uni: PlatformApi): Platform;
   taro(taro: PlatformApi): Platform;
 };
@@ -80,7 +81,7 @@ export interface ClientOptions {
   retry?: { attempts?: number; maxDelayMs?: number };
   /** Extra options of the login request (e.g. `data` for the app's login API). */
   loginData?: Partial<RequestOptions>;
-  /** The platform; default `adapters.wx(wx)` (or `adapters.uni(uni)`) when found globally. */
+  /** The platform; default `adapters.wx(wx)` (or `adapters.qq(qq)`, `adapters.uni(uni)`) when found globally. */
   platform?: Platform;
   onLogin?: (credential: string, res: Response) => void;
   onLoginFailed?: (err: WxGateError) => void;

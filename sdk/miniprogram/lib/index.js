@@ -39,11 +39,15 @@ class WxGateError extends Error {
   }
 }
 
-/** Platform adapters: the same logic on WeChat (`wx`), uni-app (`uni`) and Taro. */
+/** Platform adapters: the same logic on WeChat (`wx`), QQ (`qq`), uni-app (`uni`) and Taro. */
 const adapters = {
   /** WeChat's `wx` object. */
   wx(wx) {
     return callbackAdapter(wx, {});
+  },
+  /** QQ's `qq` object (a QQ mini program; the sidecar's plugin has `platform: qq`). */
+  qq(qq) {
+    return callbackAdapter(qq, {});
   },
   /** uni-app's `uni` object (logs in with the `weixin` provider). */
   uni(uni) {
@@ -95,6 +99,7 @@ function callbackAdapter(api, loginOptions) {
 function defaultPlatform() {
   const g = typeof globalThis !== 'undefined' ? globalThis : {};
   if (g.wx && typeof g.wx.login === 'function') return adapters.wx(g.wx);
+  if (g.qq && typeof g.qq.login === 'function') return adapters.qq(g.qq);
   if (g.uni && typeof g.uni.login === 'function') return adapters.uni(g.uni);
   throw new TypeError('wxgate: no platform found: pass createClient({ platform: adapters.wx(wx) })');
 }

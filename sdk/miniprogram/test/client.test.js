@@ -6,25 +6,35 @@ const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 
 const { createClient, adapters, WxGateError } = require('../lib/index.js');
-const { APPID, startSim, startApp, startSidecar, stopAll, wechatCalls, fakeWx, mint } = require('./support.js');
+const { APPID, APPID_B, QQ_APPID, startSim, startApp, startSidecar, stopAll, wechatCalls, qqCalls, fakeWx, mint } = require('./support.js');
 
 let sim;
 let header; // default locations, phone binding kept in the credential
 let cookie; // credential in a cookie, renewed on every answer
+let twoApps; // two WeChat mini programs in one plugin
+let qq; // a QQ mini program (platform: qq)
 
-const openid = (user) => `o${crypto.createHash('sha256').update(`openid:${APPID}:${user}`).digest('base64url').slice(0, 27)}`;
+const openid = (user, appid = APPID) => `o${crypto.createHash('sha256').update(`openid:${appid}:${user}`).digest('base64url').slice(0, 27)}`;
+const referer = (appid, version, host = 'servicewechat.com') => `https://${host}/${appid}/${version}/page-frame.html`;
 const fast = { attempts: 2, maxDelayMs: 20 };
 
 before(async () => {
   sim = await startSim();
   const app = await startApp();
-  [header, cookie] = await Promise.all([
+  [header, cookie, twoApps, qq] = await Promise.all([
     startSidecar({ sim, app, more: '    phone: { paths: [/bind-phone], keepInCredential: true }\n' }),
     startSidecar({
       sim,
       app,
       more: '    session: { returnIn: cookie, acceptIn: cookie, ttlMinutes: 60, renewBeforeMinutes: 59 }\n',
     }),
+    startSidecar({
+      sim,
+      app,
+      apps: `    apps:\n      - { appId: ${APPID}, credentialsSecretRef: { name: creds } }\n      - { appId: ${APPID_B}, credentialsSecretRef: { name: creds } }\n`,
+      more: '    appIdParam: { in: header, name: x-mp-appid }\n    tags: { fields: [appid, channel] }\n',
+    }),
+    startSidecar({ sim, app, apps: `    platform: qq\n    appId: "${QQ_APPID}"\n    credentialsSecretRef: { name: creds }\n` }),
   ]);
 });
 
@@ -202,4 +212,42 @@ test('no answer at all: retried where safe, then NETWORK_ERROR', async () => {
   const post = await client(wx, { baseURL: 'http://127.0.0.1:9' }).request({ url: '/pay', method: 'POST', data: {} }).catch((e) => e);
   assert.equal(post.code, 'NETWORK_ERROR');
   assert.equal(wx.requests.length, 4, 'a POST that may have reached the app is not sent again');
+});
+
+test('two mini programs on one sidecar: each logs in as the app its runtime names in the Referer', async () => {
+  for (const [appid, version, channel] of [[APPID, '4', 'release'], [APPID_B, '0', 'trial-or-develop']]) {
+    const wx = fakeWx({ codes: (n) => `ivy_${n}`, referer: referer(appid, version) });
+    const res = await createClient({ baseURL: twoApps, platform: adapters.wx(wx), retry: fast }).request({ url: '/apps' });
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.data.headers['x-wx-appid'], appid);
+    assert.equal(res.data.headers['x-wx-openid'], openid('ivy', appid));
+    assert.equal(res.data.headers['x-wxgate-tag-channel'], channel);
+  }
+  // A runtime with no WeChat Referer gets the error code, not a credential.
+  const bare = fakeWx({ codes: (n) => `ivy_${n}` });
+  const err = await createClient({ baseURL: twoApps, platform: adapters.wx(bare), retry: fast })
+    .request({ url: '/apps' })
+    .catch((e) => e);
+  assert.ok(err instanceof WxGateError);
+  assert.equal(err.code, 'LOGIN_APPID_UNKNOWN');
+  // ... unless its login names the AppID in the plugin's appIdParam.
+  const named = fakeWx({ codes: (n) => `ivy_${n}` });
+  const res = await createClient({
+    baseURL: twoApps,
+    platform: adapters.wx(named),
+    retry: fast,
+    loginData: { header: { 'x-mp-appid': APPID_B } },
+  }).request({ url: '/apps' });
+  assert.equal(res.statusCode, 200);
+  assert.equal(res.data.headers['x-wx-appid'], APPID_B);
+});
+
+test('a QQ mini program logs in through a platform: qq sidecar with the qq adapter', async () => {
+  const before = await qqCalls(sim);
+  const q = fakeWx({ codes: (n) => `june_${n}`, referer: referer(QQ_APPID, '2', 'appservice.qq.com') });
+  const res = await createClient({ baseURL: qq, platform: adapters.qq(q), retry: fast }).request({ url: '/qq' });
+  assert.equal(res.statusCode, 200);
+  assert.equal(res.data.headers['x-wx-appid'], QQ_APPID);
+  assert.equal(res.data.headers['x-wx-openid'], openid('june', QQ_APPID));
+  assert.equal((await qqCalls(sim)) - before, 1, 'the code went to QQ');
 });

@@ -12,6 +12,9 @@ const path = require('node:path');
 const BIN = process.env.WXGATE_BIN_DIR || path.join(__dirname, '..', '..', '..', 'target', 'debug');
 const APPID = 'wx0123456789abcdef';
 const SECRET = 'sdk-test-secret';
+/** A second mini program, and a QQ one, the simulator knows. */
+const APPID_B = 'wx00000000000000bb';
+const QQ_APPID = '1109876543';
 const KID = Buffer.from([0x0a, 0x0b, 0x0c, 0x0d]);
 const KEY = Buffer.alloc(32, 7);
 const children = [];
@@ -44,15 +47,19 @@ const printed = (re) => (out) => {
 };
 
 async function startSim() {
-  return start('wxgate-wechat-sim', ['--listen', '127.0.0.1:0', '--app', `${APPID}:${SECRET}`], printed(/on http:\/\/(\S+)/));
+  const apps = [APPID, APPID_B, QQ_APPID].flatMap((id) => ['--app', `${id}:${SECRET}`]);
+  return start('wxgate-wechat-sim', ['--listen', '127.0.0.1:0', ...apps], printed(/on http:\/\/(\S+)/));
 }
 
 async function startApp() {
   return start('wxgate-echo-app', ['--listen', '127.0.0.1:0'], printed(/on http:\/\/(\S+)/));
 }
 
-/** A sidecar whose plugin's wechatMpLogin block ends with `more` (YAML indented by 4). */
-async function startSidecar({ sim, app, more = '' }) {
+/**
+ * A sidecar whose plugin's wechatMpLogin block ends with `more` (YAML indented by 4) and names
+ * its mini programs with `apps` (default: APPID with the Secret `creds`, which holds SECRET).
+ */
+async function startSidecar({ sim, app, more = '', apps = `    appId: ${APPID}\n    credentialsSecretRef: { name: creds }\n` }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wxgate-sdk-'));
   fs.writeFileSync(path.join(dir, 'wxgate.yaml'), `apiVersion: wxgate.dev/v1alpha1
 kind: GatewayPlugin
@@ -60,9 +67,7 @@ metadata: { name: mp-login }
 spec:
   type: WeChatMpLogin
   wechatMpLogin:
-    appId: ${APPID}
-    credentialsSecretRef: { name: creds }
-    login: { paths: [/login] }
+${apps}    login: { paths: [/login] }
 ${more}---
 apiVersion: wxgate.dev/v1alpha1
 kind: PluginBinding
@@ -85,7 +90,7 @@ data:
 `);
   const line = await start('wxgate-sidecar', [
     '--manifests', dir, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0',
-    '--upstream', `http://${app}`, '--wechat-api-base', `http://${sim}`,
+    '--upstream', `http://${app}`, '--wechat-api-base', `http://${sim}`, '--qq-api-base', `http://${sim}/qq`,
     '--wechat-retry-delay-ms', '10', '--access-log', 'false', '--log-format', 'json',
   ], (out) => out.split('\n').slice(0, -1).find((l) => l.includes('wxgate sidecar listening')));
   const fields = JSON.parse(line);
@@ -101,14 +106,24 @@ function stopAll() {
   for (const child of children) child.kill('SIGKILL');
 }
 
-/** WeChat code2Session calls the simulator received in all. */
+/** code2Session calls the simulator received in all (WeChat's and QQ's). */
 async function wechatCalls(sim) {
   const r = await fetch(`http://${sim}/sim/calls`);
   return (await r.json()).total;
 }
 
-/** A `wx` stand-in: `codes` hands out login codes (a function of the call number). */
-function fakeWx({ codes = (n) => `user_${n}` } = {}) {
+/** code2Session calls the simulator received at QQ's endpoint. */
+async function qqCalls(sim) {
+  const r = await fetch(`http://${sim}/sim/calls`);
+  return (await r.json()).qq;
+}
+
+/**
+ * A `wx` (or `qq`) stand-in: `codes` hands out login codes (a function of the call number);
+ * `referer`, when given, is sent on every request as the runtime does
+ * (`https://servicewechat.com/{appid}/{version}/page-frame.html`, QQ's on appservice.qq.com).
+ */
+function fakeWx({ codes = (n) => `user_${n}`, referer } = {}) {
   const storage = new Map();
   const wx = {
     logins: 0,
@@ -127,6 +142,7 @@ function fakeWx({ codes = (n) => `user_${n}` } = {}) {
     },
     request({ url, method = 'GET', data, header = {}, success, fail }) {
       const headers = Object.assign({}, header);
+      if (referer) headers.Referer = referer;
       let body;
       let target = url;
       if (data !== undefined && data !== null) {
@@ -181,4 +197,4 @@ function mint(claims, plugin = 'default/mp-login') {
   return `v1.${Buffer.concat([KID, nonce, ct]).toString('base64url')}`;
 }
 
-module.exports = { APPID, startSim, startApp, startSidecar, stopAll, wechatCalls, fakeWx, mint };
+module.exports = { APPID, APPID_B, QQ_APPID, startSim, startApp, startSidecar, stopAll, wechatCalls, qqCalls, fakeWx, mint };

@@ -624,3 +624,67 @@ async fn phone_and_open_api_settings_are_rendered_and_a_useless_phone_block_is_r
         ready.message
     );
 }
+
+#[tokio::test]
+async fn a_plugin_of_two_mini_programs_renders_both_and_follows_the_second_secret() {
+    let ns = setup().await;
+    apply_shop(&ns).await;
+    wait_binding(&ns, "shop", "Programmed", "True", "Programmed").await;
+    let two = plugin(120, 30).replace(
+        "    appId: wx0123456789abcdef\n    credentialsSecretRef: { name: shop-wechat }\n",
+        "    apps:\n      - { appId: wx0123456789abcdef, credentialsSecretRef: { name: shop-wechat } }\n      - { credentialsSecretRef: { name: shop-lite } }\n    appIdParam: { in: header, name: x-mp-appid }\n",
+    );
+    apply(&ns, &two).await;
+    // The second app's Secret is missing: the plugin says which.
+    wait_plugin_ready(&ns, "False", "SecretNotFound").await;
+    let p = ns.typed::<GatewayPlugin>().get("mp-login").await.unwrap();
+    let ready = p
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert!(ready.message.contains("shop-lite"), "{}", ready.message);
+
+    let lite = |secret: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{ name: shop-lite }}\nstringData: {{ appid: wx00000000000000bb, appsecret: {secret} }}\n"
+        )
+    };
+    apply(&ns, &lite("lite-secret-1")).await;
+    wait_plugin_ready(&ns, "True", "Resolved").await;
+    let plugin_key = format!("{}/mp-login", ns.name);
+    let apps = |s: &RenderedSecret| -> Vec<(String, String)> {
+        s.plugins[&plugin_key]
+            .apps()
+            .map(|(id, secret)| (id.to_owned(), secret.expose().to_owned()))
+            .collect()
+    };
+    let expected = |secret: &str| {
+        vec![
+            ("wx0123456789abcdef".to_owned(), "e2e-appsecret".to_owned()),
+            ("wx00000000000000bb".to_owned(), secret.to_owned()),
+        ]
+    };
+    eventually(Duration::from_secs(20), "both apps rendered", || async {
+        let (_, config, _, s) = rendered(&ns).await?;
+        let param = match config.plugins.values().next()? {
+            wxgate_crds::render::RenderedPlugin::WeChatMpLogin(l) => l.app_id_param.clone(),
+            _ => None,
+        };
+        (apps(&s) == expected("lite-secret-1") && param.is_some()).then_some(())
+    })
+    .await;
+    // A new APPSECRET of the second app reaches the rendered Secret.
+    apply(&ns, &lite("lite-secret-2")).await;
+    eventually(
+        Duration::from_secs(20),
+        "the new APPSECRET rendered",
+        || async {
+            let (_, _, _, s) = rendered(&ns).await?;
+            (apps(&s) == expected("lite-secret-2")).then_some(())
+        },
+    )
+    .await;
+}

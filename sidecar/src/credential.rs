@@ -159,19 +159,9 @@ impl Sealer {
         })
     }
 
-    /// The first mini program's AppID (a one-app plugin's only one).
-    pub fn app_id(&self) -> &str {
-        &self.apps[0].0
-    }
-
     /// Every AppID the plugin serves, the first one first.
     pub fn app_ids(&self) -> impl Iterator<Item = &str> {
         self.apps.iter().map(|(id, _)| id.as_str())
-    }
-
-    /// Whether `app_id` is one of the plugin's.
-    pub fn serves(&self, app_id: &str) -> bool {
-        self.app_ids().any(|id| id == app_id)
     }
 
     /// Seals claims with the active key and a fresh random nonce.

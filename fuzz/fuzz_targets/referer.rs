@@ -10,8 +10,14 @@ use wxgate_sidecar::referer::MiniReferer;
 
 fuzz_target!(|data: &[u8]| {
     let Some((m, bytes)) = mode(data) else { return };
-    let Ok(text) = std::str::from_utf8(bytes) else { return };
-    let platform = if m % 2 == 0 { Platform::WeChat } else { Platform::QQ };
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return;
+    };
+    let platform = if m % 2 == 0 {
+        Platform::WeChat
+    } else {
+        Platform::QQ
+    };
     if let Some(r) = MiniReferer::parse(text, platform) {
         let host = platform.referer_host();
         assert_eq!(

@@ -538,3 +538,34 @@ async fn many_headers_and_unread_bodies_cost_nothing_to_refuse() {
     assert_eq!(&head, b"HTTP/1.1 401");
     assert_eq!(env.app.requests(), 0);
 }
+
+#[tokio::test]
+async fn the_client_address_is_appended_to_x_forwarded_for() {
+    let env = Env::start(Setup::default()).await;
+    let credential = env.login("xff_1").await;
+    let seen = |prev: Option<&'static str>| {
+        let (env, credential) = (&env, credential.clone());
+        async move {
+            let mut req = env
+                .http
+                .get(env.url("/orders"))
+                .header("user_session", credential);
+            if let Some(p) = prev {
+                req = req.header("x-forwarded-for", p);
+            }
+            let body: serde_json::Value = req.send().await.unwrap().json().await.unwrap();
+            body["headers"]["x-forwarded-for"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    // The same kept-alive connection each time: the address is written once per connection.
+    assert_eq!(seen(None).await, "127.0.0.1");
+    assert_eq!(seen(Some("203.0.113.7")).await, "203.0.113.7, 127.0.0.1");
+    assert_eq!(seen(None).await, "127.0.0.1");
+    assert_eq!(
+        seen(Some("203.0.113.7, 198.51.100.2")).await,
+        "203.0.113.7, 198.51.100.2, 127.0.0.1"
+    );
+}

@@ -1,6 +1,7 @@
 //! One request: hygiene, routing, then pass-through, login or verification; metrics and the
 //! access log at the end.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,28 +24,14 @@ use crate::metrics::RouteKind;
 use crate::routing;
 use crate::{tags, trace};
 
-/// What a request knows of its client connection (one per connection, shared by its requests).
+/// What a request knows of its client connection.
 pub struct Conn {
-    /// The client's address as an `X-Forwarded-For` entry, written once per connection.
-    peer_ip: HeaderValue,
+    pub peer: SocketAddr,
     /// The connection's own upstream connection.
     pub up: Arc<AppSlot>,
     /// Raised by the framing guard when a request carried both Content-Length and
     /// Transfer-Encoding.
     pub smuggling: Arc<AtomicBool>,
-}
-
-impl Conn {
-    pub fn new(peer: SocketAddr, smuggling: Arc<AtomicBool>) -> Self {
-        // Shared, so each request's copy is a reference count, not an allocation.
-        let peer_ip = HeaderValue::from_maybe_shared(bytes::Bytes::from(peer.ip().to_string()))
-            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
-        Self {
-            peer_ip,
-            up: Arc::default(),
-            smuggling,
-        }
-    }
 }
 
 pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Response<RespBody> {
@@ -76,7 +63,7 @@ pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Respo
                 .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
             r
         }
-        None => dispatch(state, conn, parts, body, &mut rec).await,
+        None => dispatch(state, &conn.up, conn.peer, parts, body, &mut rec).await,
     };
     let mut response = response;
     if let Some((_, trace_id)) = &rec.trace
@@ -124,7 +111,8 @@ pub fn hash_openid(openid: &str) -> String {
 
 async fn dispatch(
     state: &State,
-    conn: &Conn,
+    up: &Arc<AppSlot>,
+    peer: SocketAddr,
     mut parts: Parts,
     body: Incoming,
     rec: &mut Record,
@@ -172,8 +160,7 @@ async fn dispatch(
         rec.tags = tagged.tags;
     }
     origin_form(&mut parts);
-    append_forwarded_for(&mut parts, &conn.peer_ip);
-    let up = &conn.up;
+    append_forwarded_for(&mut parts, peer);
     match plugin {
         None => {
             rec.route = RouteKind::Unbound;
@@ -207,18 +194,19 @@ fn origin_form(parts: &mut Parts) {
     }
 }
 
-fn append_forwarded_for(parts: &mut Parts, ip: &HeaderValue) {
+fn append_forwarded_for(parts: &mut Parts, peer: SocketAddr) {
     const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
-    let value = match parts.headers.get(&XFF).filter(|v| v.to_str().is_ok()) {
-        Some(prev) if !prev.is_empty() => {
-            let mut joined = Vec::with_capacity(prev.len() + 2 + ip.len());
-            joined.extend_from_slice(prev.as_bytes());
-            joined.extend_from_slice(b", ");
-            joined.extend_from_slice(ip.as_bytes());
-            HeaderValue::from_bytes(&joined)
+    let ip = peer.ip();
+    let value = match parts.headers.get(&XFF).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.is_empty() => HeaderValue::try_from(format!("{prev}, {ip}")),
+        // The usual case: the address written on the stack, the value its one allocation.
+        _ => {
+            let mut buf = [0u8; 48];
+            let mut rest = &mut buf[..];
+            let _ = write!(rest, "{ip}");
+            let len = 48 - rest.len();
+            HeaderValue::from_bytes(&buf[..len])
         }
-        // The usual case: the connection's own value, shared.
-        _ => Ok(ip.clone()),
     };
     if let Ok(v) = value {
         parts.headers.insert(XFF, v);

@@ -25,31 +25,25 @@ pub fn forward(parts: &mut Parts, plugin: &LoginPlugin, id: &Identity<'_>) {
     let forward = &plugin.config.forward;
     match forward.format {
         ForwardFormat::Headers if forward.location == ForwardIn::Header => {
-            const OPENID: HeaderName = HeaderName::from_static("x-wx-openid");
-            const UNIONID: HeaderName = HeaderName::from_static("x-wx-unionid");
-            const APPID: HeaderName = HeaderName::from_static("x-wx-appid");
-            const SESSION_KEY: HeaderName = HeaderName::from_static("x-wx-session-key");
-            const PHONE: HeaderName = HeaderName::from_static("x-wx-phone-number");
-            const COUNTRY: HeaderName = HeaderName::from_static("x-wx-phone-country-code");
             let headers = &mut parts.headers;
             // Values are WeChat ids, base64 and digits (checked when WeChat answered): valid header
             // values.
-            let mut set = |name: HeaderName, value: &str| {
+            let mut set = |name: &'static str, value: &str| {
                 if let Ok(v) = HeaderValue::from_str(value) {
-                    headers.insert(name, v);
+                    headers.insert(HeaderName::from_static(name), v);
                 }
             };
-            set(OPENID, id.openid);
+            set("x-wx-openid", id.openid);
             if let Some(u) = id.unionid {
-                set(UNIONID, u);
+                set("x-wx-unionid", u);
             }
-            set(APPID, id.appid);
+            set("x-wx-appid", id.appid);
             if let Some(sk) = id.session_key {
-                set(SESSION_KEY, sk);
+                set("x-wx-session-key", sk);
             }
             if let Some(p) = id.phone {
-                set(PHONE, &p.number);
-                set(COUNTRY, &p.country_code);
+                set("x-wx-phone-number", &p.number);
+                set("x-wx-phone-country-code", &p.country_code);
             }
         }
         ForwardFormat::Headers => {

@@ -729,6 +729,7 @@ impl GatewayPluginSpec {
                     .into_iter()
                     .map(|app| app.credentials_secret_ref.name)
                     .collect();
+                names.sort();
                 names.dedup();
                 names.push(crate::keys::key_ring_secret_name(plugin_name));
                 names

@@ -30,6 +30,20 @@ fn read_dir(dir: &str) -> manifests::Objects {
     objects
 }
 
+/// A key ring Secret (what the operator or the standalone sidecar supplies).
+fn key_ring(name: &str) -> Secret {
+    let mut ring = Secret::default();
+    ring.metadata.name = Some(name.into());
+    ring.data = Some(
+        [
+            ("active".to_owned(), ByteString(b"a1b2c3d4".to_vec())),
+            ("a1b2c3d4".to_owned(), ByteString(vec![9; 32])),
+        ]
+        .into(),
+    );
+    ring
+}
+
 #[test]
 fn quickstart_examples_render_once_a_key_ring_exists() {
     let mut objects = read_dir("examples/quickstart");
@@ -48,16 +62,7 @@ fn quickstart_examples_render_once_a_key_ring_exists() {
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert_eq!(problems[0].reason.as_str(), "CredentialKeysNotFound");
 
-    let mut ring = Secret::default();
-    ring.metadata.name = Some("mp-login-credential-keys".into());
-    ring.data = Some(
-        [
-            ("active".to_owned(), ByteString(b"a1b2c3d4".to_vec())),
-            ("a1b2c3d4".to_owned(), ByteString(vec![9; 32])),
-        ]
-        .into(),
-    );
-    objects.secrets.push(ring);
+    objects.secrets.push(key_ring("mp-login-credential-keys"));
     let rendered = render(&service, objects.inputs()).unwrap();
     let RenderedPlugin::WeChatMpLogin(login) = &rendered.config.plugins["default/mp-login"] else {
         panic!("login plugin expected")
@@ -76,16 +81,7 @@ fn quickstart_examples_render_once_a_key_ring_exists() {
 #[test]
 fn the_two_app_example_renders_both_mini_programs() {
     let mut objects = read_dir("examples/two-apps");
-    let mut ring = Secret::default();
-    ring.metadata.name = Some("mp-apps-credential-keys".into());
-    ring.data = Some(
-        [
-            ("active".to_owned(), ByteString(b"a1b2c3d4".to_vec())),
-            ("a1b2c3d4".to_owned(), ByteString(vec![9; 32])),
-        ]
-        .into(),
-    );
-    objects.secrets.push(ring);
+    objects.secrets.push(key_ring("mp-apps-credential-keys"));
     let rendered = render(&ServiceRef::new("default", "shop-api"), objects.inputs()).unwrap();
     let secret = &rendered.secret.plugins["default/mp-apps"];
     let apps: Vec<&str> = secret.apps().map(|(id, _)| id).collect();

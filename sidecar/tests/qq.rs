@@ -149,31 +149,21 @@ async fn a_wechat_plugin_never_calls_qq_and_the_reverse() {
 #[tokio::test]
 async fn the_simulator_answers_as_qq_documents() {
     let env = Env::start(qq()).await;
-    let url = |code: &str| {
-        format!(
+    let exchange = |code: &'static str| {
+        let url = format!(
             "http://{}/qq/sns/jscode2session?appid={QQ_APPID}&secret={QQ_APPSECRET}&js_code={code}&grant_type=authorization_code",
             env.sim_addr
-        )
+        );
+        let http = env.http.clone();
+        async move {
+            let answer: serde_json::Value =
+                http.get(url).send().await.unwrap().json().await.unwrap();
+            answer
+        }
     };
-    let first: serde_json::Value = env
-        .http
-        .get(url("qqeve_1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let first = exchange("qqeve_1").await;
     assert_eq!(first["errcode"], 0);
     assert_eq!(first["openid"], wechat::openid(QQ_APPID, "qqeve").as_str());
-    let again: serde_json::Value = env
-        .http
-        .get(url("qqeve_1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let again = exchange("qqeve_1").await;
     assert_eq!(again["errcode"], 40029, "a used code is QQ's 40029");
 }

@@ -85,6 +85,19 @@ async fn wait_binding(ns: &TestNamespace, name: &str, type_: &str, status: &str,
     .await;
 }
 
+/// The plugin's Ready condition as it stands.
+async fn plugin_ready(
+    ns: &TestNamespace,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    let p = ns.typed::<GatewayPlugin>().get("mp-login").await.unwrap();
+    p.status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap()
+}
+
 async fn wait_plugin_ready(ns: &TestNamespace, status: &str, reason: &str) {
     let want = Some((status.to_owned(), reason.to_owned()));
     eventually(
@@ -610,14 +623,7 @@ async fn phone_and_open_api_settings_are_rendered_and_a_useless_phone_block_is_r
 
     apply(&ns, &with_phone("{ onLogin: false }")).await;
     wait_plugin_ready(&ns, "False", "InvalidSpec").await;
-    let p = ns.typed::<GatewayPlugin>().get("mp-login").await.unwrap();
-    let ready = p
-        .status
-        .unwrap()
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap();
+    let ready = plugin_ready(&ns).await;
     assert!(
         ready.message.contains("spec.wechatMpLogin.phone") && ready.message.contains("onLogin"),
         "{}",
@@ -637,14 +643,7 @@ async fn a_plugin_of_two_mini_programs_renders_both_and_follows_the_second_secre
     apply(&ns, &two).await;
     // The second app's Secret is missing: the plugin says which.
     wait_plugin_ready(&ns, "False", "SecretNotFound").await;
-    let p = ns.typed::<GatewayPlugin>().get("mp-login").await.unwrap();
-    let ready = p
-        .status
-        .unwrap()
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap();
+    let ready = plugin_ready(&ns).await;
     assert!(ready.message.contains("shop-lite"), "{}", ready.message);
 
     let lite = |secret: &str| {

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
+use http::Response;
 use http::request::Parts;
-use http::{Request, Response};
 
 use super::State;
 use super::hygiene;
@@ -17,11 +17,10 @@ pub async fn forward(
     state: &State,
     up: &Arc<AppSlot>,
     active: &Active,
-    parts: Parts,
+    parts: &Parts,
     body: UpBody,
 ) -> Result<Response<AppBody>, ErrorCode> {
-    let mut response =
-        upstream::send(&state.upstream, up, Request::from_parts(parts, body)).await?;
+    let mut response = upstream::send(&state.upstream, up, parts, body).await?;
     hygiene::clean_response(response.headers_mut(), Some(active));
     Ok(response)
 }

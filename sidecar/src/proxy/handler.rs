@@ -1,7 +1,6 @@
 //! One request: hygiene, routing, then pass-through, login or verification; metrics and the
 //! access log at the end.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,9 +23,10 @@ use crate::metrics::RouteKind;
 use crate::routing;
 use crate::{tags, trace};
 
-/// What a request knows of its client connection.
+/// What a request knows of its client connection (one per connection, shared by its requests).
 pub struct Conn {
-    pub peer: SocketAddr,
+    /// The client's address as an X-Forwarded-For entry, written once per connection.
+    forwarded_for: Option<HeaderValue>,
     /// The connection's own upstream connection.
     pub up: Arc<AppSlot>,
     /// Raised by the framing guard when a request carried both Content-Length and
@@ -34,10 +34,20 @@ pub struct Conn {
     pub smuggling: Arc<AtomicBool>,
 }
 
+impl Conn {
+    pub fn new(peer: SocketAddr) -> Self {
+        Self {
+            forwarded_for: HeaderValue::try_from(peer.ip().to_string()).ok(),
+            up: Arc::default(),
+            smuggling: Arc::default(),
+        }
+    }
+}
+
 pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Response<RespBody> {
     let started = state.access_log.then(Instant::now);
-    let (parts, body) = req.into_parts();
-    let method = parts.method.clone();
+    // The request head lives here; every step below borrows it.
+    let (mut parts, body) = req.into_parts();
     let path = state.access_log.then(|| parts.uri.path().to_owned());
     let mut rec = Record {
         route: RouteKind::None,
@@ -63,7 +73,7 @@ pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Respo
                 .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
             r
         }
-        None => dispatch(state, &conn.up, conn.peer, parts, body, &mut rec).await,
+        None => dispatch(state, conn, &mut parts, body, &mut rec).await,
     };
     let mut response = response;
     if let Some((_, trace_id)) = &rec.trace
@@ -80,7 +90,7 @@ pub async fn handle(state: &State, conn: &Conn, req: Request<Incoming>) -> Respo
         let openid_hash = rec.openid.as_deref().map(hash_openid);
         tracing::info!(
             target: "wxgate::access",
-            method = %method,
+            method = %parts.method,
             path = %path,
             status = response.status().as_u16(),
             route = rec.route.as_str(),
@@ -111,14 +121,13 @@ pub fn hash_openid(openid: &str) -> String {
 
 async fn dispatch(
     state: &State,
-    up: &Arc<AppSlot>,
-    peer: SocketAddr,
-    mut parts: Parts,
+    conn: &Conn,
+    parts: &mut Parts,
     body: Incoming,
     rec: &mut Record,
 ) -> Response<RespBody> {
     let active = state.active.load();
-    hygiene::clean_request(&mut parts, active.as_deref());
+    hygiene::clean_request(parts, active.as_deref());
     let Some(active) = active else {
         return rec.reject(ErrorCode::NotReady);
     };
@@ -135,11 +144,11 @@ async fn dispatch(
         };
         let tagged = active.tag_plugin(&path, &parts.method).map(|(tag, api)| {
             let route = api.map(|a| a.path.clone());
-            (tags::extract(tag, api, &path, &parts), route)
+            (tags::extract(tag, api, &path, parts), route)
         });
         match active.login_plugin(&path, &parts.method) {
             None => (None, false, tagged),
-            Some(p) => (Some(p), login::is_login(p, &path, &parts), tagged),
+            Some(p) => (Some(p), login::is_login(p, &path, parts), tagged),
         }
     };
     if let Some((tagged, route)) = tagged {
@@ -159,8 +168,9 @@ async fn dispatch(
         // Added with the login plugin's WeChat tags, which come first under the cap.
         rec.tags = tagged.tags;
     }
-    origin_form(&mut parts);
-    append_forwarded_for(&mut parts, peer);
+    origin_form(parts);
+    append_forwarded_for(parts, conn);
+    let up = &conn.up;
     match plugin {
         None => {
             rec.route = RouteKind::Unbound;
@@ -173,7 +183,9 @@ async fn dispatch(
         }
         Some(plugin) if is_login => {
             rec.route = RouteKind::Login;
-            login::handle(state, up, &active, plugin, parts, body, rec).await
+            // Boxed: a login's WeChat call holds a large future, which would otherwise be part
+            // of (and be moved with) every request's.
+            Box::pin(login::handle(state, up, &active, plugin, parts, body, rec)).await
         }
         Some(plugin) => {
             rec.route = RouteKind::Verify;
@@ -194,21 +206,24 @@ fn origin_form(parts: &mut Parts) {
     }
 }
 
-fn append_forwarded_for(parts: &mut Parts, peer: SocketAddr) {
+/// Appends the client's address to X-Forwarded-For (the client's own entries first).
+fn append_forwarded_for(parts: &mut Parts, conn: &Conn) {
     const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
-    let ip = peer.ip();
-    let value = match parts.headers.get(&XFF).and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.is_empty() => HeaderValue::try_from(format!("{prev}, {ip}")),
-        // The usual case: the address written on the stack, the value its one allocation.
-        _ => {
-            let mut buf = [0u8; 48];
-            let mut rest = &mut buf[..];
-            let _ = write!(rest, "{ip}");
-            let len = 48 - rest.len();
-            HeaderValue::from_bytes(&buf[..len])
-        }
+    let Some(ip) = &conn.forwarded_for else {
+        return;
     };
-    if let Ok(v) = value {
+    let value = match parts.headers.get(&XFF).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.is_empty() => {
+            let mut joined = Vec::with_capacity(prev.len() + 2 + ip.len());
+            joined.extend_from_slice(prev.as_bytes());
+            joined.extend_from_slice(b", ");
+            joined.extend_from_slice(ip.as_bytes());
+            HeaderValue::from_bytes(&joined).ok()
+        }
+        // The usual case: the connection's value, shared.
+        _ => Some(ip.clone()),
+    };
+    if let Some(v) = value {
         parts.headers.insert(XFF, v);
     }
 }

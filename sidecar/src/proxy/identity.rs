@@ -9,6 +9,14 @@ use crate::active::LoginPlugin;
 use crate::params;
 use crate::wechat::phone::Phone;
 
+// The identity headers' names, built at compile time.
+const OPENID: HeaderName = HeaderName::from_static("x-wx-openid");
+const UNIONID: HeaderName = HeaderName::from_static("x-wx-unionid");
+const APPID: HeaderName = HeaderName::from_static("x-wx-appid");
+const SESSION_KEY: HeaderName = HeaderName::from_static("x-wx-session-key");
+const PHONE_NUMBER: HeaderName = HeaderName::from_static("x-wx-phone-number");
+const PHONE_COUNTRY_CODE: HeaderName = HeaderName::from_static("x-wx-phone-country-code");
+
 /// The identity of one request.
 pub struct Identity<'a> {
     pub openid: &'a str,
@@ -28,22 +36,22 @@ pub fn forward(parts: &mut Parts, plugin: &LoginPlugin, id: &Identity<'_>) {
             let headers = &mut parts.headers;
             // Values are WeChat ids, base64 and digits (checked when WeChat answered): valid header
             // values.
-            let mut set = |name: &'static str, value: &str| {
+            let mut set = |name: HeaderName, value: &str| {
                 if let Ok(v) = HeaderValue::from_str(value) {
-                    headers.insert(HeaderName::from_static(name), v);
+                    headers.insert(name, v);
                 }
             };
-            set("x-wx-openid", id.openid);
+            set(OPENID, id.openid);
             if let Some(u) = id.unionid {
-                set("x-wx-unionid", u);
+                set(UNIONID, u);
             }
-            set("x-wx-appid", id.appid);
+            set(APPID, id.appid);
             if let Some(sk) = id.session_key {
-                set("x-wx-session-key", sk);
+                set(SESSION_KEY, sk);
             }
             if let Some(p) = id.phone {
-                set("x-wx-phone-number", &p.number);
-                set("x-wx-phone-country-code", &p.country_code);
+                set(PHONE_NUMBER, &p.number);
+                set(PHONE_COUNTRY_CODE, &p.country_code);
             }
         }
         ForwardFormat::Headers => {

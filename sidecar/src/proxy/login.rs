@@ -36,7 +36,7 @@ pub(super) async fn handle(
     up: &Arc<AppSlot>,
     active: &Active,
     plugin: &LoginPlugin,
-    mut parts: Parts,
+    parts: &mut Parts,
     body: Incoming,
     rec: &mut Record,
 ) -> Response<RespBody> {
@@ -49,7 +49,7 @@ pub(super) async fn handle(
     if let Some(p) = phone_config {
         wanted.push(phone::wanted(p, false));
     }
-    let (mut codes, up_body) = match codes::take(&mut parts, body, &wanted, &state.limits).await {
+    let (mut codes, up_body) = match codes::take(parts, body, &wanted, &state.limits).await {
         Ok(taken) => taken,
         Err(e) => return rec.reject(e),
     };
@@ -65,7 +65,7 @@ pub(super) async fn handle(
     let referer = referer_header
         .as_ref()
         .and_then(|v| MiniReferer::of(v, platform));
-    let Some(app) = app_of(plugin, &parts, referer.as_ref()) else {
+    let Some(app) = app_of(plugin, parts, referer.as_ref()) else {
         return rec.reject(ErrorCode::LoginAppUnknown);
     };
     let session = match state
@@ -92,9 +92,9 @@ pub(super) async fn handle(
         session_key: Some(session.session_key.expose()),
         phone: phone.as_ref(),
     };
-    identity::forward(&mut parts, plugin, &id);
+    identity::forward(parts, plugin, &id);
     let profile = match &plugin.config.tags {
-        Some(config) => match profile(&parts, config, &session.session_key, &app.app_id) {
+        Some(config) => match profile(parts, config, &session.session_key, &app.app_id) {
             Ok(p) => p,
             Err(code) => return rec.reject(code),
         },

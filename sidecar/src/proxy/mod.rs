@@ -35,7 +35,7 @@ use tokio::sync::{mpsc, watch};
 use crate::active::ActiveConfig;
 use crate::metrics::Metrics;
 use crate::wechat::WeChat;
-use upstream::{AppSlot, Upstream};
+use upstream::Upstream;
 
 pub use body::RespBody;
 
@@ -136,12 +136,12 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Futu
                 };
                 let _ = stream.set_nodelay(true);
                 let state = Arc::clone(&state);
-                let up = Arc::new(AppSlot::default());
-                let smuggling = Arc::new(AtomicBool::new(false));
-                let stream = framing::Sniffed::new(stream, framing::Tracker::new(Arc::clone(&smuggling)));
+                let conn = Arc::new(handler::Conn::new(peer));
+                let tracker = framing::Tracker::new(Arc::clone(&conn.smuggling));
+                let stream = framing::Sniffed::new(stream, tracker);
                 let idle = state.limits.drain_idle;
                 let service = service_fn(move |req| {
-                    let conn = handler::Conn { peer, up: Arc::clone(&up), smuggling: Arc::clone(&smuggling) };
+                    let conn = Arc::clone(&conn);
                     let state = Arc::clone(&state);
                     async move {
                         let mut resp = handler::handle(&state, &conn, req).await;

@@ -12,7 +12,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::{Request, Response};
+use http::Response;
+use http::request::Parts;
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Body as _;
 use hyper::body::Incoming;
@@ -135,9 +136,9 @@ enum Failure {
 pub async fn send(
     upstream: &Upstream,
     slot: &Arc<AppSlot>,
-    req: Request<UpBody>,
+    parts: &Parts,
+    mut body: UpBody,
 ) -> Result<Response<AppBody>, ErrorCode> {
-    let (parts, mut body) = req.into_parts();
     let resendable = body.is_end_stream() && parts.method.is_idempotent();
     let is_head = parts.method == http::Method::HEAD;
     for attempt in 0..2 {
@@ -147,9 +148,9 @@ pub async fn send(
             .and_then(|mut c| c.is_reusable().then_some(c));
         let (mut conn, reused) = match kept {
             Some(c) => (c, true),
-            None => (AppConn::connect(upstream).await?, false),
+            None => (Box::pin(AppConn::connect(upstream)).await?, false),
         };
-        let chunked = head::encode_request(&parts, &body.size_hint(), &mut conn.head_buf);
+        let chunked = head::encode_request(parts, &body.size_hint(), &mut conn.head_buf);
         let exchanged = tokio::time::timeout(
             upstream.response_timeout,
             exchange(&mut conn, &mut body, chunked),
@@ -199,6 +200,18 @@ async fn exchange(
         let (response, keep) = head::read_response(stream, buf).await?;
         return Ok((response, keep));
     }
+    // Boxed: only requests with a body pay for its larger future.
+    Box::pin(exchange_with_body(stream, buf, head, body, chunked)).await
+}
+
+/// [`exchange`] for a request with a body.
+async fn exchange_with_body(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    head: &[u8],
+    body: &mut UpBody,
+    chunked: bool,
+) -> Result<(Response<()>, bool), Failure> {
     let (mut reader, writer) = stream.split();
     let mut writer = BufWriter::with_capacity(16 * 1024, writer);
     let sending = async {

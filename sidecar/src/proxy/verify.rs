@@ -24,50 +24,30 @@ pub async fn handle(
     up: &Arc<AppSlot>,
     active: &Active,
     plugin: &LoginPlugin,
-    mut parts: Parts,
+    parts: &mut Parts,
     body: Incoming,
     rec: &mut Record,
 ) -> Response<RespBody> {
     let s = &plugin.config.session;
     let name = s.name.as_str();
     let at = Location::from(s.accept_in);
-    let found = params::read(&parts, at, name);
+    let found = params::read(parts, at, name);
     let now = unix_now();
     let referer_header = MiniReferer::header(&parts.headers);
     let platform = plugin.config.platform;
     let referer = referer_header
         .as_ref()
         .and_then(|v| MiniReferer::of(v, platform));
-    let verified = match found {
-        Found::Absent => Err(("missing", ErrorCode::LoginRequired)),
-        Found::Many => Err(("invalid", ErrorCode::LoginInvalid)),
-        Found::One(credential) => {
-            match plugin
-                .sealer
-                .open(&credential, now, referer.map(|r| r.app_id))
-            {
-                Ok(claims) => Ok(claims),
-                Err(Rejection::Invalid) => Err(("invalid", ErrorCode::LoginInvalid)),
-                Err(Rejection::Expired) => Err(("expired", ErrorCode::LoginExpired)),
-            }
-        }
-    };
-    let claims = match verified {
-        Ok(claims) => {
-            state.metrics.verification("ok");
-            claims
-        }
-        Err((outcome, code)) => {
-            state.metrics.verification(outcome);
-            return rec.reject(code);
-        }
+    let claims = match check(state, plugin, found, now, referer.map(|r| r.app_id)) {
+        Ok(claims) => claims,
+        Err(code) => return rec.reject(code),
     };
     if referer.is_some_and(|r| r.app_id != claims.appid) {
         state.metrics.referer_mismatch();
     }
     rec.openid = state.access_log.then(|| claims.openid.clone());
     // The credential is for the sidecar: the app never sees it.
-    params::remove(&mut parts, at, name);
+    params::remove(parts, at, name);
     // The path is normalized again only for a plugin with phone paths: not on every request.
     let has_phone_paths = plugin
         .config
@@ -82,18 +62,18 @@ pub async fn handle(
         None => (body::stream_up(body, state.limits.max_body_bytes), None),
         Some(p) => {
             let wanted = [phone::wanted(p, true)];
-            let (codes, up_body) = match codes::take(&mut parts, body, &wanted, &state.limits).await
-            {
-                Ok(taken) => taken,
-                Err(e) => return rec.reject(e),
-            };
+            let (codes, up_body) =
+                match Box::pin(codes::take(parts, body, &wanted, &state.limits)).await {
+                    Ok(taken) => taken,
+                    Err(e) => return rec.reject(e),
+                };
             let Some(Some(code)) = codes.into_iter().next() else {
                 return rec.reject(ErrorCode::BadPhoneRequest);
             };
             let Some(app) = plugin.app(&claims.appid) else {
                 return rec.reject(ErrorCode::LoginInvalid);
             };
-            match phone::exchange(state, plugin, app, &claims.openid, &code).await {
+            match Box::pin(phone::exchange(state, plugin, app, &claims.openid, &code)).await {
                 Ok(phone) => (up_body, Some(phone)),
                 Err(e) => return rec.reject(e),
             }
@@ -110,7 +90,7 @@ pub async fn handle(
         },
         phone: fresh_phone.as_ref().or(claims.phone.as_ref()),
     };
-    identity::forward(&mut parts, plugin, &id);
+    identity::forward(parts, plugin, &id);
     let tags = plugin.config.tags.as_ref().map(|config| {
         crate::tags::wechat_tags(
             config,
@@ -135,13 +115,35 @@ pub async fn handle(
             ..claims.clone()
         }
         .reissued(now, s.ttl_minutes);
-        return session::put(
+        return Box::pin(session::put(
             response,
             plugin,
             &plugin.sealer.seal(&renewed),
             state.limits.max_merge_body_bytes,
-        )
+        ))
         .await;
     }
     response.map(Either::Left)
+}
+
+/// The request's credential, opened and checked, counted in the verification metric.
+fn check(
+    state: &State,
+    plugin: &LoginPlugin,
+    found: Found,
+    now: i64,
+    hint: Option<&str>,
+) -> Result<Claims, ErrorCode> {
+    let verified = match found {
+        Found::Absent => Err(("missing", ErrorCode::LoginRequired)),
+        Found::Many => Err(("invalid", ErrorCode::LoginInvalid)),
+        Found::One(credential) => match plugin.sealer.open(&credential, now, hint) {
+            Ok(claims) => Ok(claims),
+            Err(Rejection::Invalid) => Err(("invalid", ErrorCode::LoginInvalid)),
+            Err(Rejection::Expired) => Err(("expired", ErrorCode::LoginExpired)),
+        },
+    };
+    let outcome = verified.as_ref().map_or_else(|(o, _)| *o, |_| "ok");
+    state.metrics.verification(outcome);
+    verified.map_err(|(_, code)| code)
 }

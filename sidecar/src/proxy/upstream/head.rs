@@ -1,6 +1,7 @@
 //! Request heads written for the app and response heads read from it (RFC 9112).
 
 use std::io::Write as _;
+use std::mem::MaybeUninit;
 
 use bytes::BytesMut;
 use http::header::{CONNECTION, CONTENT_LENGTH, HeaderName, HeaderValue, TRANSFER_ENCODING};
@@ -100,9 +101,11 @@ pub async fn read_response<R: AsyncRead + Unpin>(
 /// `Some(None)` for an informational answer (consumed), `Some(Some(..))` for the final one.
 #[allow(clippy::type_complexity)]
 pub(super) fn parse(buf: &mut BytesMut) -> Result<Option<Option<(Response<()>, bool)>>, Failure> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Response::new(&mut fields);
-    let len = match parsed.parse(buf) {
+    // Left uninitialized: only the fields parsed are written, not 3 KiB per response.
+    let mut fields = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut parsed = httparse::Response::new(&mut []);
+    let parsing = httparse::ParserConfig::default();
+    let len = match parsing.parse_response_with_uninit_headers(&mut parsed, buf, &mut fields) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(Failure::Malformed),
@@ -116,17 +119,18 @@ pub(super) fn parse(buf: &mut BytesMut) -> Result<Option<Option<(Response<()>, b
         _ => Version::HTTP_10,
     };
     // Where each name and value lies in the head, so values can share its bytes once split off.
+    // (The buffer holds at most MAX_HEAD bytes and one read more: offsets fit in u32.)
     let start = buf.as_ptr() as usize;
-    let mut spans = [(0, 0, 0, 0); MAX_HEADERS];
+    let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
     let count = parsed.headers.len();
     for (span, field) in spans.iter_mut().zip(parsed.headers.iter()) {
-        let name = field.name.as_ptr() as usize - start;
-        let value = field.value.as_ptr() as usize - start;
+        let name = (field.name.as_ptr() as usize - start) as u32;
+        let value = (field.value.as_ptr() as usize - start) as u32;
         *span = (
             name,
-            name + field.name.len(),
+            name + field.name.len() as u32,
             value,
-            value + field.value.len(),
+            value + field.value.len() as u32,
         );
     }
     let head = buf.split_to(len).freeze();
@@ -139,6 +143,7 @@ pub(super) fn parse(buf: &mut BytesMut) -> Result<Option<Option<(Response<()>, b
     }
     let mut headers = HeaderMap::with_capacity(count);
     for &(n0, n1, v0, v1) in &spans[..count] {
+        let (n0, n1, v0, v1) = (n0 as usize, n1 as usize, v0 as usize, v1 as usize);
         let name = HeaderName::from_bytes(&head[n0..n1]).map_err(|_| Failure::Malformed)?;
         let value =
             HeaderValue::from_maybe_shared(head.slice(v0..v1)).map_err(|_| Failure::Malformed)?;

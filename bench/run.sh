@@ -88,33 +88,7 @@ taskset -c 1 "$tools/bin/oauth2-proxy" --http-address="127.0.0.1:$O2P" --upstrea
   >"$work/oauth2-proxy.log" 2>&1 & pids+=($!); o2p_pid=$!
 "$bin/wxgate-wechat-sim" --listen "127.0.0.1:$SIM" >/dev/null & pids+=($!)
 
-manifests() { # $1 dir, $2 binding apis line
-  mkdir -p "$1"
-  cat > "$1/m.yaml" <<YAML
-apiVersion: wxgate.dev/v1alpha1
-kind: GatewayPlugin
-metadata: { name: mp-login }
-spec:
-  type: WeChatMpLogin
-  wechatMpLogin:
-    appId: wx0123456789abcdef
-    credentialsSecretRef: { name: creds }
-    login: { paths: [/login] }
----
-apiVersion: wxgate.dev/v1alpha1
-kind: PluginBinding
-metadata: { name: b }
-spec:
-  pluginRef: { name: mp-login }
-  targetRef: { name: app }
-$2
----
-apiVersion: v1
-kind: Secret
-metadata: { name: creds }
-stringData: { appsecret: bench }
-YAML
-}
+source bench/manifests.sh
 manifests "$work/pass" "  apis: [ { path: /login, match: Exact } ]"
 manifests "$work/verify" ""
 sidecar() { # $1 port, $2 manifests, $3 CPUs (default 1), then more flags

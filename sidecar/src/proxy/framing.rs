@@ -13,6 +13,7 @@
 //! request ever reaches the app unwatched.
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -225,9 +226,10 @@ impl Tracker {
     /// body and returns the head's length. `None` when more bytes are needed (or, with the state
     /// lost, when hyper would refuse the head too).
     fn head(&mut self, bytes: &[u8]) -> Option<usize> {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut request = httparse::Request::new(&mut headers);
-        let end = match request.parse(bytes) {
+        // Left uninitialized, as hyper does: only the fields parsed are written.
+        let mut headers = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+        let mut request = httparse::Request::new(&mut []);
+        let end = match request.parse_with_uninit_headers(bytes, &mut headers) {
             Ok(httparse::Status::Complete(end)) => end,
             Ok(httparse::Status::Partial) => return None,
             Err(_) => {

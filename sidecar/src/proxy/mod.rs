@@ -6,6 +6,7 @@
 
 mod body;
 pub mod codes;
+mod deadline;
 mod forward;
 pub mod framing;
 mod handler;
@@ -28,7 +29,7 @@ use http::HeaderValue;
 use http::header::CONNECTION;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
@@ -90,41 +91,21 @@ pub struct State {
     pub draining: AtomicBool,
 }
 
-/// A tick sooner than any per-request deadline. Each request arms two timers (the header read
-/// timeout, the app's response deadline); tokio interrupts its own poll (a write to an eventfd,
-/// then an extra wake-up) whenever a new timer expires before the earliest one it was parked
-/// for. With this tick always pending earlier, those timers are filed without that interruption,
-/// which costs about one system call per request under load; the tick itself costs a wake-up
-/// per period.
-fn timer_anchor(state: &State) -> tokio::time::Interval {
-    let soonest = state
-        .limits
-        .header_read_timeout
-        .min(state.upstream.response_timeout);
-    let period = (soonest / 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
-    let mut tick = tokio::time::interval(period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick
-}
-
 /// Serves the traffic port until `shutdown` resolves, then drains: no new connections; each
 /// kept-alive connection's next answer carries `Connection: close` (so a busy client moves to
 /// another endpoint between requests, never losing one to a close racing its request), one idle
 /// for `drain_idle` is closed, and open requests may finish for up to `drain_timeout`.
 pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) {
     let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(state.limits.header_read_timeout)
+    http.header_read_timeout(state.limits.header_read_timeout)
         .max_buf_size(state.limits.max_header_bytes.max(8192))
         .keep_alive(true);
     let (drain_started, drain) = watch::channel(false);
     // Each connection task holds a sender; the channel closes when the last one ends.
     let (alive, mut all_ended) = mpsc::channel::<()>(1);
     tokio::pin!(shutdown);
-    let mut anchor = timer_anchor(&state);
     loop {
         tokio::select! {
-            _ = anchor.tick() => {}
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
                     Ok(a) => a,
@@ -151,7 +132,11 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Futu
                         Ok::<_, Infallible>(resp)
                     }
                 });
-                let conn = http.serve_connection(TokioIo::new(stream), service);
+                // Each connection has its own timer for the header read timeout (see deadline).
+                let conn = http
+                    .clone()
+                    .timer(deadline::ConnTimer::default())
+                    .serve_connection(TokioIo::new(stream), service);
                 let (alive, mut drain) = (alive.clone(), drain.clone());
                 tokio::spawn(async move {
                     let _alive = alive;

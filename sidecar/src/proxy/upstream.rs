@@ -9,7 +9,7 @@ mod head;
 
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http::Response;
@@ -20,6 +20,7 @@ use hyper::body::Incoming;
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 
+use super::deadline::Deadline;
 use crate::error::ErrorCode;
 pub use body::AppBody;
 
@@ -81,12 +82,13 @@ impl AppSlot {
     }
 }
 
-/// One connection to the app, the bytes read from it and not yet used, and the buffer request
-/// heads are written into (kept for the next request).
+/// One connection to the app, the bytes read from it and not yet used, the buffer request heads
+/// are written into and the timer of the response deadline (both kept for the next request).
 struct AppConn {
     stream: TcpStream,
     buf: BytesMut,
     head_buf: Vec<u8>,
+    deadline: Deadline,
 }
 
 impl AppConn {
@@ -101,6 +103,7 @@ impl AppConn {
             stream,
             buf: BytesMut::new(),
             head_buf: Vec::new(),
+            deadline: Deadline::default(),
         })
     }
 
@@ -151,14 +154,21 @@ pub async fn send(
             None => (Box::pin(AppConn::connect(upstream)).await?, false),
         };
         let chunked = head::encode_request(parts, &body.size_hint(), &mut conn.head_buf);
-        let exchanged = tokio::time::timeout(
-            upstream.response_timeout,
-            exchange(&mut conn, &mut body, chunked),
-        )
-        .await;
+        conn.deadline
+            .set(Instant::now() + upstream.response_timeout);
+        let AppConn {
+            stream,
+            buf,
+            head_buf,
+            deadline,
+        } = &mut conn;
+        let exchanged = tokio::select! {
+            biased;
+            exchanged = exchange(stream, buf, head_buf, &mut body, chunked) => exchanged,
+            () = deadline.expired() => return Err(ErrorCode::UpstreamTimeout),
+        };
         let failure = match exchanged {
-            Err(_) => return Err(ErrorCode::UpstreamTimeout),
-            Ok(Ok((mut response, keep))) => {
+            Ok((mut response, keep)) => {
                 let Some((framing, reusable)) = head::response_framing(&mut response, is_head)
                 else {
                     return Err(ErrorCode::UpstreamUnavailable);
@@ -166,7 +176,7 @@ pub async fn send(
                 let keep = keep && reusable;
                 return Ok(response.map(|()| AppBody::new(conn, framing, keep, slot)));
             }
-            Ok(Err(f)) => f,
+            Err(f) => f,
         };
         match failure {
             Failure::Client(code) => return Err(code),
@@ -183,15 +193,12 @@ pub async fn send(
 /// awaited, since an app may answer before reading it all. Also says whether the connection
 /// can carry another request (the body went out whole and the app did not ask to close).
 async fn exchange(
-    conn: &mut AppConn,
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    head: &[u8],
     body: &mut UpBody,
     chunked: bool,
 ) -> Result<(Response<()>, bool), Failure> {
-    let AppConn {
-        stream,
-        buf,
-        head_buf: head,
-    } = conn;
     let silent = |buf: &BytesMut| Failure::App {
         silent: buf.is_empty(),
     };

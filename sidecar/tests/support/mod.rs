@@ -427,3 +427,38 @@ impl Drop for Binary {
         let _ = self.child.wait();
     }
 }
+
+/// Sends one request on a kept-alive connection and reads its answer (head and a
+/// Content-Length body); returns the head in lowercase.
+pub async fn exchange(s: &mut tokio::net::TcpStream, path: &str, credential: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let req = format!("GET {path} HTTP/1.1\r\nHost: shop\r\nuser_session: {credential}\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).await.unwrap(), 1, "closed mid-answer");
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8(buf).unwrap().to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).await.unwrap();
+    head
+}
+
+/// Whether the server closes the connection within `limit` (reads EOF).
+pub async fn closed_within(s: &mut tokio::net::TcpStream, limit: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut rest = Vec::new();
+    matches!(
+        tokio::time::timeout(limit, s.read_to_end(&mut rest)).await,
+        Ok(Ok(0))
+    )
+}

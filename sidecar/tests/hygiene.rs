@@ -380,6 +380,31 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
 }
 
 #[tokio::test]
+async fn a_client_that_shuts_down_its_side_after_the_request_still_gets_the_answer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = Env::start(Setup::default()).await;
+    let credential = env.login("fay_1").await;
+    let mut s = tokio::net::TcpStream::connect(env.sidecar.traffic)
+        .await
+        .unwrap();
+    let request =
+        format!("GET /slow/300 HTTP/1.1\r\nHost: x\r\nuser_session: {credential}\r\n\r\n");
+    s.write_all(request.as_bytes()).await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        s.read_to_end(&mut answer),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"x-wx-openid\""), "{answer}");
+}
+
+#[tokio::test]
 async fn ambiguous_framing_is_refused_and_unambiguous_variants_are_served_once() {
     // An unbound route: whatever the sidecar accepts reaches the app.
     let env =

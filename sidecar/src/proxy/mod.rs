@@ -99,7 +99,13 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, shutdown: impl Futu
     let mut http = http1::Builder::new();
     http.header_read_timeout(state.limits.header_read_timeout)
         .max_buf_size(state.limits.max_header_bytes.max(8192))
-        .keep_alive(true);
+        .keep_alive(true)
+        // A client may shut down its sending side after its request and still get the answer
+        // (RFC 9112 section 9.6). It also spares hyper a read in the middle of every request,
+        // made to notice a client gone early: that read's buffer reservation came while the
+        // request still held slices of the buffer, so each request cost a fresh 8 KiB buffer
+        // (3.6% of the CPU per verified request).
+        .half_close(true);
     let (drain_started, drain) = watch::channel(false);
     // Each connection task holds a sender; the channel closes when the last one ends.
     let (alive, mut all_ended) = mpsc::channel::<()>(1);

@@ -7,6 +7,7 @@
 # each within 0.978-1.007), where separate runs of one build differ by up to 25%.
 #
 #   bash bench/pair.sh A_BIN B_BIN [seconds per run, default 4] [runs, default 8]
+#   bash bench/pair.sh nginx B_BIN ...   # A is nginx proxy_pass adding one header (bench/run.sh's)
 #
 # Prints each run and the median ratio: below 1 means B costs less CPU per request than A.
 set -euo pipefail
@@ -34,13 +35,29 @@ start() { # $1 binary, $2 port
     --upstream "http://127.0.0.1:$APP" --wechat-api-base "http://127.0.0.1:$SIM" \
     >"$work/sidecar-$2.log" 2>&1 & pids+=($!)
 }
-start "$A" $PA; apid=$!
+credential() { curl -s -o /dev/null -D - -X POST -H "js_code: pair_$1" "http://127.0.0.1:$1/login" | tr -d '\r' | sed -n 's/^user_session: //p'; }
+if [ "$A" = nginx ]; then
+  cat > "$work/proxy.conf" <<NGX
+worker_processes 1; daemon off; pid $work/proxy.pid; error_log $work/proxy-error.log;
+events { worker_connections 4096; }
+http { access_log off; upstream app { server 127.0.0.1:$APP; keepalive 128; }
+  server { listen 127.0.0.1:$PA; location / { proxy_pass http://app; proxy_http_version 1.1;
+    proxy_set_header Connection ""; proxy_set_header X-WX-OPENID "oBench"; } } }
+NGX
+  taskset -c 1 nginx -c "$work/proxy.conf" -p "$work" & pids+=($!)
+  for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$PA/" && break; sleep 0.1; done
+  apid=$(pgrep -P "$(cat "$work/proxy.pid")")
+else
+  start "$A" $PA; apid=$!
+fi
 start "$B" $PB; bpid=$!
 for port in $((PA + 100)) $((PB + 100)); do
+  [ "$A" = nginx ] && [ $port = $((PA + 100)) ] && continue
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.1; done
 done
-credential() { curl -s -o /dev/null -D - -X POST -H "js_code: pair_$1" "http://127.0.0.1:$1/login" | tr -d '\r' | sed -n 's/^user_session: //p'; }
-ca=$(credential $PA) cb=$(credential $PB)
+# nginx ignores the credential header; it is sent anyway, so both get requests of one size.
+if [ "$A" = nginx ]; then ca=$(credential $PB); else ca=$(credential $PA); fi
+cb=$(credential $PB)
 [ -n "$ca" ] && [ -n "$cb" ] || { echo "pair.sh: no credential" >&2; exit 1; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 load() { # $1 port, $2 credential, $3 output

@@ -20,33 +20,11 @@ work=$(mktemp -d); pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 APP=19180 SIDECAR=19181 OPEN=19182 SIM=19183 ADMIN=19184
+# The AppID and APPSECRET of bench/manifests.sh.
 APPID=wx0123456789abcdef SECRET=bench
-mkdir -p "$work/m"
-cat > "$work/m/m.yaml" <<YAML
-apiVersion: wxgate.dev/v1alpha1
-kind: GatewayPlugin
-metadata: { name: mp-login }
-spec:
-  type: WeChatMpLogin
-  wechatMpLogin:
-    appId: $APPID
-    credentialsSecretRef: { name: creds }
-    login: { paths: [/login] }
-    phone: { onLogin: true }
-    openApi: true
----
-apiVersion: wxgate.dev/v1alpha1
-kind: PluginBinding
-metadata: { name: b }
-spec:
-  pluginRef: { name: mp-login }
-  targetRef: { name: app }
----
-apiVersion: v1
-kind: Secret
-metadata: { name: creds }
-stringData: { appsecret: $SECRET }
-YAML
+source bench/manifests.sh
+manifests "$work/m" "" "    phone: { onLogin: true }
+    openApi: true"
 taskset -c 1 "$bin/wxgate-echo-app" --listen "127.0.0.1:$APP" >/dev/null & pids+=($!)
 taskset -c 1 "$bin/wxgate-wechat-sim" --listen "127.0.0.1:$SIM" --app "$APPID:$SECRET" >/dev/null & pids+=($!)
 WXGATE_ACCESS_LOG=false WXGATE_LOG=warn taskset -c 1 "$bin/wxgate-sidecar" --manifests "$work/m" \

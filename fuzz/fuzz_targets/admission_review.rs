@@ -33,6 +33,7 @@ static SETTINGS: LazyLock<Settings> = LazyLock::new(|| Settings {
     qq_api_base: None,
     shutdown_delay_seconds: 5,
     open_api_port: Some(15081),
+    credential_cache: 4096,
     own_namespace: "wxgate-system".into(),
 });
 

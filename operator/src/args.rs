@@ -81,6 +81,10 @@ pub struct Args {
     /// `--open-api-listen 127.0.0.1:PORT`); it serves AppIDs whose plugin sets openApi. 0: none.
     #[arg(long, env = "WXGATE_SIDECAR_OPEN_API_PORT", default_value_t = 15081)]
     pub sidecar_open_api_port: u16,
+    /// Credentials each login plugin of an injected sidecar remembers once verified (their
+    /// `--credential-cache`). 0: none.
+    #[arg(long, env = "WXGATE_SIDECAR_CREDENTIAL_CACHE", default_value_t = 4096)]
+    pub sidecar_credential_cache: usize,
     /// Reconciles in flight per controller. Higher: a large backlog (a restart with many
     /// objects) clears faster but holds more memory at once.
     #[arg(long, env = "WXGATE_OPERATOR_CONCURRENCY", default_value_t = 8)]

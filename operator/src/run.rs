@@ -387,6 +387,7 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
                     qq_api_base: args.sidecar_qq_api_base.clone(),
                     shutdown_delay_seconds: args.sidecar_shutdown_delay_seconds,
                     open_api_port: Some(args.sidecar_open_api_port).filter(|p| *p != 0),
+                    credential_cache: args.sidecar_credential_cache,
                     own_namespace: args.namespace.clone(),
                 },
                 client: client.clone(),

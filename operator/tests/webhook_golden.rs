@@ -21,6 +21,7 @@ fn settings() -> Settings {
         qq_api_base: None,
         shutdown_delay_seconds: 5,
         open_api_port: Some(15081),
+        credential_cache: 4096,
         own_namespace: "wxgate-system".into(),
     }
 }
@@ -170,6 +171,7 @@ fn no_shutdown_delay_means_no_pre_stop_hooks() {
     let none = Settings {
         shutdown_delay_seconds: 0,
         open_api_port: None,
+        credential_cache: 4096,
         ..settings()
     };
     let Decision::Inject { patch, warnings } = decide(&pod, &ns, &services, &none) else {

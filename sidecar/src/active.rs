@@ -79,6 +79,13 @@ pub enum CompileError {
 }
 
 impl Active {
+    /// Each login plugin remembers up to `entries` opened credentials (`--credential-cache`).
+    pub fn remember_credentials(&mut self, entries: usize) {
+        for plugin in &mut self.plugins {
+            plugin.sealer.remember(entries);
+        }
+    }
+
     pub fn compile(config: &RenderedConfig, secret: &RenderedSecret) -> Result<Self, CompileError> {
         use wxgate_crds::render::FORMAT;
         for format in [config.format, secret.format] {

@@ -136,6 +136,10 @@ pub struct Args {
     /// (`warn,wxgate_sidecar=debug`).
     #[arg(long, env = "WXGATE_LOG", default_value = "info")]
     pub log: String,
+    /// Opened credentials each login plugin remembers, so that a user's later requests are only
+    /// checked for expiry (0: open every credential on every request).
+    #[arg(long, env = "WXGATE_CREDENTIAL_CACHE", default_value_t = 4096)]
+    pub credential_cache: usize,
     /// Worker threads (1: a single-threaded runtime, the lightest).
     #[arg(long, env = "WXGATE_WORKER_THREADS", default_value_t = 1)]
     pub worker_threads: usize,

@@ -6,6 +6,7 @@
 //! compact JSON claims; unknown fields are ignored.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -84,6 +85,11 @@ impl Claims {
         }
     }
 
+    /// Whether `exp` has passed at `now`, beyond the skew.
+    fn expired(&self, now: i64) -> bool {
+        self.exp + SKEW_SECS < now
+    }
+
     /// Whether the identity can reach the app whole: the same checks as WeChat's answer
     /// (openid and unionid charset, a base64 session_key). A credential that fails them is
     /// refused, never forwarded with part of its identity.
@@ -114,6 +120,13 @@ pub struct Sealer {
     /// plugin).
     apps: Vec<(String, BTreeMap<Kid, Vec<u8>>)>,
     plugin: String,
+    /// Credentials already opened, by their exact text (`--credential-cache`): a user's later
+    /// requests skip the decoding, decryption and JSON. Only credentials that passed [`open`]
+    /// get in, expiry is checked on every use, and the cache goes with the sealer (with its key
+    /// ring, on every reload).
+    ///
+    /// [`open`]: Sealer::open
+    seen: Option<quick_cache::sync::Cache<Box<str>, Arc<Claims>>>,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -123,6 +136,7 @@ impl std::fmt::Debug for Sealer {
             .field("kids", &self.ciphers.keys().collect::<Vec<_>>())
             .field("app_ids", &self.app_ids().collect::<Vec<_>>())
             .field("plugin", &self.plugin)
+            .field("remembered", &self.seen.as_ref().map_or(0, |c| c.len()))
             .finish()
     }
 }
@@ -156,7 +170,13 @@ impl Sealer {
             ciphers,
             apps,
             plugin: plugin.to_owned(),
+            seen: None,
         })
+    }
+
+    /// Remembers up to `entries` opened credentials (none with 0).
+    pub fn remember(&mut self, entries: usize) {
+        self.seen = (entries > 0).then(|| quick_cache::sync::Cache::new(entries));
     }
 
     /// Every AppID the plugin serves, the first one first.
@@ -201,6 +221,29 @@ impl Sealer {
         out.push_str(PREFIX);
         URL_SAFE_NO_PAD.encode_string(&buf, &mut out);
         out
+    }
+
+    /// [`open`](Sealer::open), through the cache of credentials already opened: one seen before
+    /// is only checked for expiry.
+    pub fn verify(
+        &self,
+        credential: &str,
+        now: i64,
+        hint: Option<&str>,
+    ) -> Result<Arc<Claims>, Rejection> {
+        let Some(seen) = self.seen.as_ref().filter(|_| credential.len() <= MAX_LEN) else {
+            return self.open(credential, now, hint).map(Arc::new);
+        };
+        if let Some(claims) = seen.get(credential) {
+            if claims.expired(now) {
+                seen.remove(credential);
+                return Err(Rejection::Expired);
+            }
+            return Ok(claims);
+        }
+        let claims = Arc::new(self.open(credential, now, hint)?);
+        seen.insert(credential.into(), Arc::clone(&claims));
+        Ok(claims)
     }
 
     /// Opens and checks a credential at time `now` (Unix seconds). It is tried for each of the
@@ -256,7 +299,7 @@ impl Sealer {
         if claims.appid != *app_id || claims.iat > now + SKEW_SECS || !claims.forwardable() {
             return Err(Rejection::Invalid);
         }
-        if claims.exp + SKEW_SECS < now {
+        if claims.expired(now) {
             return Err(Rejection::Expired);
         }
         Ok(claims)

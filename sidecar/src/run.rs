@@ -99,7 +99,11 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
     };
     let open_api_addr = open_api.as_ref().map(TcpListener::local_addr).transpose()?;
 
-    let publisher = Publisher::new(Arc::clone(&active), Arc::clone(&metrics));
+    let publisher = Publisher::new(
+        Arc::clone(&active),
+        Arc::clone(&metrics),
+        args.credential_cache,
+    );
     let source_task = match args.manifests.clone() {
         Some(dir) => {
             let service = args.service.clone();

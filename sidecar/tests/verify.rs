@@ -291,6 +291,35 @@ async fn key_rotation_keeps_old_credentials_valid() {
     assert_eq!(env.get_with("/orders", &fresh).await.0, 200);
 }
 
+/// Verified credentials are remembered (`--credential-cache`), but never past the key ring they
+/// were opened with: once a key leaves the ring, its credentials are refused on the next request.
+#[tokio::test]
+async fn a_key_retired_from_the_ring_refuses_its_remembered_credentials_at_once() {
+    let env = Env::start(Setup::default()).await;
+    let old = env.login("erin_3").await;
+    for _ in 0..3 {
+        assert_eq!(env.get_with("/orders", &old).await.0, 200);
+    }
+    let new_kid = [0x55, 0x66, 0x77, 0x88];
+    let retired = manifests(&Setup {
+        key_ring: false,
+        ..Setup::default()
+    }) + &key_ring_yaml(&[(new_kid, [9; 32])], new_kid);
+    let before = env.sidecar.active.version();
+    env.write(&retired);
+    for _ in 0..200 {
+        if env.sidecar.active.version() != before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_ne!(env.sidecar.active.version(), before, "reloaded");
+    assert_eq!(
+        refused(&env, Some(&old)).await,
+        (401, "LOGIN_INVALID".into())
+    );
+}
+
 #[tokio::test]
 async fn without_a_key_ring_the_sidecar_generates_one() {
     let env = Env::start(Setup {

@@ -89,6 +89,10 @@ async fn charts_lint_and_render_with_every_option_and_the_schema_refuses_wrong_v
             out.contains("- --sidecar-shutdown-delay-seconds=5"),
             "{extra:?}"
         );
+        assert!(
+            out.contains("- --sidecar-credential-cache=4096"),
+            "{extra:?}"
+        );
     }
     let out = ok(helm(&[
         "template",
@@ -102,12 +106,15 @@ async fn charts_lint_and_render_with_every_option_and_the_schema_refuses_wrong_v
         "sidecar.qqApiBase=http://wechat-sim.sim:18081/qq",
         "--set",
         "sidecar.shutdownDelaySeconds=0",
+        "--set",
+        "sidecar.credentialCache=1048576",
     ])
     .await);
     assert!(out.contains("- --sidecar-otlp-endpoint=http://otel-collector.observability:4318"));
     assert!(out.contains("- --sidecar-wechat-api-base=http://wechat-sim.sim:18081"));
     assert!(out.contains("- --sidecar-qq-api-base=http://wechat-sim.sim:18081/qq"));
     assert!(out.contains("- --sidecar-shutdown-delay-seconds=0"));
+    assert!(out.contains("- --sidecar-credential-cache=1048576"));
     for (bad, expected) in [
         (&["--set", "replicaCount=zero"][..], "replicaCount"),
         (&["--set", "webhook.failurePolicy=Maybe"], "failurePolicy"),
@@ -123,6 +130,7 @@ async fn charts_lint_and_render_with_every_option_and_the_schema_refuses_wrong_v
             &["--set", "sidecar.shutdownDelaySeconds=-1"],
             "shutdownDelaySeconds",
         ),
+        (&["--set", "sidecar.credentialCache=-1"], "credentialCache"),
     ] {
         let (success, _, err) =
             helm(&[&["template", "r", "charts/wxgate"][..], bad].concat()).await;

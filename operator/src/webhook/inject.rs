@@ -57,6 +57,9 @@ pub struct Settings {
     /// if any. It serves only AppIDs whose plugin sets `openApi: true`, so a plugin asking for it
     /// later takes effect without restarting pods.
     pub open_api_port: Option<u16>,
+    /// Credentials each login plugin of the sidecar remembers once verified
+    /// (`--credential-cache`).
+    pub credential_cache: usize,
     /// The operator's own namespace, never injected.
     pub own_namespace: String,
 }
@@ -266,6 +269,8 @@ fn container(settings: &Settings, service: &str, upstream: i32, traffic_name: &s
         format!("0.0.0.0:{TRAFFIC_PORT}"),
         "--admin-listen".to_owned(),
         format!("0.0.0.0:{ADMIN_PORT}"),
+        "--credential-cache".to_owned(),
+        settings.credential_cache.to_string(),
     ];
     if let Some(port) = settings.open_api_port {
         args.extend(["--open-api-listen".to_owned(), format!("127.0.0.1:{port}")]);

@@ -301,3 +301,102 @@ fn a_plugin_of_several_apps_opens_each_apps_credential_whatever_the_hint() {
     assert_eq!(both.open(&stranger, NOW, None), Err(Rejection::Invalid));
     assert!(Sealer::new(&r, &[], PLUGIN).is_none());
 }
+
+/// A sealer of the test ring that remembers `entries` opened credentials.
+fn remembering(entries: usize) -> Sealer {
+    let mut sealer = vector_sealer();
+    sealer.remember(entries);
+    sealer
+}
+
+fn remembered(sealer: &Sealer) -> usize {
+    sealer.seen.as_ref().map_or(0, |c| c.len())
+}
+
+#[test]
+fn a_remembered_credential_gives_its_claims_until_it_expires_and_is_then_forgotten() {
+    let sealer = remembering(16);
+    let token = sealer.seal(&claims(NOW, 600));
+    let first = sealer.verify(&token, NOW, None).unwrap();
+    assert_eq!(*first, claims(NOW, 600));
+    assert_eq!(remembered(&sealer), 1);
+    let again = sealer.verify(&token, NOW + 10, Some(APP)).unwrap();
+    assert!(
+        Arc::ptr_eq(&first, &again),
+        "the second use is the remembered claims"
+    );
+    // Expiry is checked on every use, with the same skew as opening.
+    assert!(sealer.verify(&token, NOW + 660, None).is_ok());
+    assert_eq!(
+        sealer.verify(&token, NOW + 661, None),
+        Err(Rejection::Expired)
+    );
+    assert_eq!(remembered(&sealer), 0, "an expired credential is forgotten");
+    assert_eq!(
+        sealer.verify(&token, NOW + 661, None),
+        Err(Rejection::Expired)
+    );
+}
+
+#[test]
+fn refused_credentials_are_never_remembered() {
+    let sealer = remembering(16);
+    let token = sealer.seal(&claims(NOW, 600));
+    let mut tampered = token.clone().into_bytes();
+    let last = tampered.len() - 1;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    for _ in 0..2 {
+        assert_eq!(sealer.verify(&tampered, NOW, None), Err(Rejection::Invalid));
+    }
+    // Expired, or issued in the future: refused, and still refused later.
+    assert_eq!(
+        sealer.verify(&token, NOW + 700, None),
+        Err(Rejection::Expired)
+    );
+    let future = sealer.seal(&claims(NOW + 120, 600));
+    assert_eq!(sealer.verify(&future, NOW, None), Err(Rejection::Invalid));
+    let long = format!("{token}{}", "A".repeat(MAX_LEN));
+    assert_eq!(sealer.verify(&long, NOW, None), Err(Rejection::Invalid));
+    assert_eq!(remembered(&sealer), 0);
+    // The one issued in the future verifies once its time comes.
+    assert!(sealer.verify(&future, NOW + 120, None).is_ok());
+    assert_eq!(remembered(&sealer), 1);
+}
+
+#[test]
+fn a_credential_remembered_by_one_plugin_is_still_refused_by_another() {
+    let r = ring(&[([1, 2, 3, 4], 7)], [1, 2, 3, 4]);
+    let mut ours = Sealer::new(&r, &[APP], PLUGIN).unwrap();
+    ours.remember(16);
+    let mut other = Sealer::new(&r, &[APP], "default/other").unwrap();
+    other.remember(16);
+    let token = ours.seal(&claims(NOW, 600));
+    assert!(ours.verify(&token, NOW, None).is_ok());
+    assert_eq!(other.verify(&token, NOW, None), Err(Rejection::Invalid));
+    // A ring without the credential's key (a reload) is a new sealer, with nothing remembered.
+    let mut rotated =
+        Sealer::new(&ring(&[([5, 6, 7, 8], 7)], [5, 6, 7, 8]), &[APP], PLUGIN).unwrap();
+    rotated.remember(16);
+    assert_eq!(rotated.verify(&token, NOW, None), Err(Rejection::Invalid));
+}
+
+#[test]
+fn the_cache_holds_at_most_its_entries_and_none_without_it() {
+    let sealer = remembering(8);
+    for i in 0..100 {
+        let token = sealer.seal(&Claims {
+            openid: format!("oUser{i}"),
+            ..claims(NOW, 600)
+        });
+        assert_eq!(
+            sealer.verify(&token, NOW, None).unwrap().openid,
+            format!("oUser{i}")
+        );
+    }
+    assert!(remembered(&sealer) <= 8, "{}", remembered(&sealer));
+    let plain = remembering(0);
+    let token = plain.seal(&claims(NOW, 600));
+    assert_eq!(*plain.verify(&token, NOW, None).unwrap(), claims(NOW, 600));
+    assert!(plain.seen.is_none());
+}

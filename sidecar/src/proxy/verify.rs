@@ -112,7 +112,7 @@ pub async fn handle(
     if response.status().is_success() && (due || keep.is_some()) {
         let renewed = Claims {
             phone: keep.or(claims.phone.clone()),
-            ..claims.clone()
+            ..(*claims).clone()
         }
         .reissued(now, s.ttl_minutes);
         return Box::pin(session::put(
@@ -133,11 +133,11 @@ fn check(
     found: Found,
     now: i64,
     hint: Option<&str>,
-) -> Result<Claims, ErrorCode> {
+) -> Result<Arc<Claims>, ErrorCode> {
     let verified = match found {
         Found::Absent => Err(("missing", ErrorCode::LoginRequired)),
         Found::Many => Err(("invalid", ErrorCode::LoginInvalid)),
-        Found::One(credential) => match plugin.sealer.open(&credential, now, hint) {
+        Found::One(credential) => match plugin.sealer.verify(&credential, now, hint) {
             Ok(claims) => Ok(claims),
             Err(Rejection::Invalid) => Err(("invalid", ErrorCode::LoginInvalid)),
             Err(Rejection::Expired) => Err(("expired", ErrorCode::LoginExpired)),

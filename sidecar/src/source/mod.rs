@@ -22,21 +22,25 @@ pub struct Publisher {
     /// Whether the last load failed, so that the next good one is logged even when it is the
     /// version already in effect (a broken manifest fixed back).
     failing: Arc<AtomicBool>,
+    /// Opened credentials each login plugin remembers (`--credential-cache`).
+    credential_cache: usize,
 }
 
 impl Publisher {
-    pub fn new(active: Arc<ActiveConfig>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(active: Arc<ActiveConfig>, metrics: Arc<Metrics>, credential_cache: usize) -> Self {
         Self {
             active,
             metrics,
             failing: Arc::default(),
+            credential_cache,
         }
     }
 
     /// Swaps in a new config, or keeps the last good one and says why not.
     pub fn publish(&self, loaded: Result<Active, String>) {
         match loaded {
-            Ok(active) => {
+            Ok(mut active) => {
+                active.remember_credentials(self.credential_cache);
                 let version = active.version.clone();
                 let was_failing = self.failing.swap(false, Ordering::Relaxed);
                 if self.active.version().as_deref() != Some(version.as_str()) {
@@ -105,7 +109,7 @@ mod tests {
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .finish();
-        let publisher = Publisher::new(Arc::default(), Arc::default());
+        let publisher = Publisher::new(Arc::default(), Arc::default(), 0);
         tracing::subscriber::with_default(subscriber, || {
             publisher.publish(Ok(quickstart()));
             publisher.publish(Ok(quickstart()));

@@ -8,6 +8,8 @@
 #
 #   bash bench/pair.sh A_BIN B_BIN [seconds per run, default 4] [runs, default 8]
 #   bash bench/pair.sh nginx B_BIN ...   # A is nginx proxy_pass adding one header (bench/run.sh's)
+#   bash bench/pair.sh pass:A_BIN B_BIN ...   # A passes through (its route bound to no plugin)
+#   WXGATE_CREDENTIAL_CACHE=0 bash bench/pair.sh ...   # sidecar flags as environment: both sidecars
 #
 # Prints each run and the median ratio: below 1 means B costs less CPU per request than A.
 set -euo pipefail
@@ -29,8 +31,8 @@ NGX
 taskset -c 1 nginx -c "$work/app.conf" -p "$work" & pids+=($!)
 target/release/wxgate-wechat-sim --listen "127.0.0.1:$SIM" >/dev/null & pids+=($!)
 manifests "$work/m" ""
-start() { # $1 binary, $2 port
-  WXGATE_ACCESS_LOG=false WXGATE_LOG=warn taskset -c 1 "$1" --manifests "$work/m" \
+start() { # $1 binary, $2 port, $3 manifests (default: the whole app bound)
+  WXGATE_ACCESS_LOG=false WXGATE_LOG=warn taskset -c 1 "$1" --manifests "${3:-$work/m}" \
     --listen "127.0.0.1:$2" --admin-listen "127.0.0.1:$(($2 + 100))" \
     --upstream "http://127.0.0.1:$APP" --wechat-api-base "http://127.0.0.1:$SIM" \
     >"$work/sidecar-$2.log" 2>&1 & pids+=($!)
@@ -47,6 +49,9 @@ NGX
   taskset -c 1 nginx -c "$work/proxy.conf" -p "$work" & pids+=($!)
   for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$PA/" && break; sleep 0.1; done
   apid=$(pgrep -P "$(cat "$work/proxy.pid")")
+elif [[ $A == pass:* ]]; then
+  manifests "$work/pass" "  apis: [ { path: /login, match: Exact } ]"
+  start "${A#pass:}" $PA "$work/pass"; apid=$!
 else
   start "$A" $PA; apid=$!
 fi
@@ -81,4 +86,4 @@ for i in $(seq "$RUNS"); do
   ratios+="$r "
 done
 median=$(echo "$ratios" | tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}')
-echo "CPU per verified request, B / A: median $median of $RUNS runs [$ratios]"
+echo "CPU per request, B / A: median $median of $RUNS runs [$ratios]"

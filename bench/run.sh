@@ -20,6 +20,8 @@
 # (from crates.io, cached under ~/.cache/wxgate-bench) correcting for coordinated omission: the
 # latency each proxy adds over the app direct, at p50 and p99. Then a verify sidecar with
 # --worker-threads 2 allowed both CPUs, against the one-thread sidecar.
+# verify-open is a verify sidecar run with --credential-cache 0: every request opens its
+# credential, as a credential's first request does (verify's single credential is remembered).
 # Memory: the verify sidecar idle and after the 64-connection runs, and a login sidecar after
 # all its logins (each with a fresh code).
 #
@@ -51,7 +53,7 @@ work=$(mktemp -d); pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-APP=19080 NGX=19081 PASS=19082 VERIFY=19083 SIM=19084 VERIFY2=19085 O2P=19086 ISS=19087 NGXAUTH=19088 LOGIN=19089
+APP=19080 NGX=19081 PASS=19082 VERIFY=19083 SIM=19084 VERIFY2=19085 O2P=19086 ISS=19087 NGXAUTH=19088 LOGIN=19089 OPENING=19090
 nginx_conf() { # $1 name, $2 servers and upstreams besides the app upstream -> $work/$1.conf
   cat > "$work/$1.conf" <<NGX
 worker_processes 1; daemon off; pid $work/$1.pid; error_log $work/$1-error.log;
@@ -102,7 +104,8 @@ sidecar $PASS "$work/pass"; pass_pid=$!
 sidecar $VERIFY "$work/verify"; verify_pid=$!
 sidecar $VERIFY2 "$work/verify" 0,1 --worker-threads 2; verify2_pid=$!
 sidecar $LOGIN "$work/verify"; login_pid=$!
-for port in $((PASS + 100)) $((VERIFY + 100)) $((VERIFY2 + 100)) $((LOGIN + 100)); do
+sidecar $OPENING "$work/verify" 1 --credential-cache 0; opening_pid=$!
+for port in $((PASS + 100)) $((VERIFY + 100)) $((VERIFY2 + 100)) $((LOGIN + 100)) $((OPENING + 100)); do
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.1; done
 done
 sleep 1
@@ -114,6 +117,8 @@ cred=$(curl -s -o /dev/null -D - -X POST -H 'js_code: bench_1' "http://127.0.0.1
 # The two-thread sidecar has its own generated key: its own credential.
 cred2=$(curl -s -o /dev/null -D - -X POST -H 'js_code: bench_2' "http://127.0.0.1:$VERIFY2/login" | tr -d '\r' | sed -n 's/^user_session: //p')
 [ -n "$cred2" ] || { echo "no credential from the two-thread sidecar" >&2; exit 1; }
+cred0=$(curl -s -o /dev/null -D - -X POST -H 'js_code: bench_3' "http://127.0.0.1:$OPENING/login" | tr -d '\r' | sed -n 's/^user_session: //p')
+[ -n "$cred0" ] || { echo "no credential from the sidecar without remembered credentials" >&2; exit 1; }
 worker_of() { # $1 nginx config -> the pid of its worker
   pgrep -f "nginx: worker process" | while read -r p; do { grep -q "$1" "/proc/$(ps -o ppid= -p "$p" | tr -d ' ')/cmdline" 2>/dev/null && echo "$p"; } || true; done | head -1
 }
@@ -159,6 +164,7 @@ for _ in $(seq "$REPS"); do
   run nginx "http://127.0.0.1:$NGX/hello" "$ngx_worker"
   run passthrough "http://127.0.0.1:$PASS/hello" "$pass_pid"
   run verify "http://127.0.0.1:$VERIFY/hello" "$verify_pid" "user_session: $cred"
+  run verify-open "http://127.0.0.1:$OPENING/hello" "$opening_pid" "user_session: $cred0"
   run reject "http://127.0.0.1:$VERIFY/hello" "$verify_pid" "user_session: v1.forged" reject
   run login "http://127.0.0.1:$LOGIN/login" "$login_pid" "" login
   run verify2 "http://127.0.0.1:$VERIFY2/hello" "$verify2_pid" "user_session: $cred2"
@@ -168,17 +174,19 @@ done
 loaded_hwm=$(hwm $verify_pid)
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 printf '\n%-12s %12s %14s   (median of %s runs of %ss, %s connections)\n' target rps cpu-us/req "$REPS" "$SECS" "$CONNS"
-for t in direct nginx passthrough verify reject login verify2 oauth2proxy nginx+o2p; do
+for t in direct nginx passthrough verify verify-open reject login verify2 oauth2proxy nginx+o2p; do
   printf '%-12s %12s %14s\n' "$t" "$(echo "${RPS[$t]}" | median)" "$(echo "${CPU[$t]:-}" | median)"
 done
 m() { echo "${RPS[$1]}" | median; }
 c() { echo "${CPU[$1]}" | median; }
 echo
-awk -v v="$(m verify)" -v n="$(m nginx)" -v d="$(m direct)" -v p="$(m passthrough)" -v r="$(m reject)" -v l="$(m login)" -v cv="$(c verify)" -v cn="$(c nginx)" -v cp="$(c passthrough)" 'BEGIN {
+awk -v v="$(m verify)" -v n="$(m nginx)" -v d="$(m direct)" -v p="$(m passthrough)" -v r="$(m reject)" -v l="$(m login)" -v cv="$(c verify)" -v cn="$(c nginx)" -v cp="$(c passthrough)" -v vo="$(m verify-open)" -v co="$(c verify-open)" 'BEGIN {
   printf "verify / nginx rps        %.2f\n", v / n
   printf "verify / direct rps       %.2f\n", v / d
   printf "verify / passthrough rps  %.2f\n", v / p
   printf "verify / nginx cpu/req    %.2f\n", cv / cn
+  printf "verify-open / nginx rps      %.2f   cpu/req %.2f\n", vo / n, co / cn
+  printf "verify-open / passthrough rps  %.2f\n", vo / p
   printf "reject / passthrough rps  %.2f\n", r / p
   printf "login / verify rps        %.2f\n", l / v
 }'

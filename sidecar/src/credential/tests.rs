@@ -349,7 +349,7 @@ fn refused_credentials_are_never_remembered() {
     for _ in 0..2 {
         assert_eq!(sealer.verify(&tampered, NOW, None), Err(Rejection::Invalid));
     }
-    // Expired, or issued in the future: refused, and still refused later.
+    // Expired, issued in the future or too long: refused, and not remembered.
     assert_eq!(
         sealer.verify(&token, NOW + 700, None),
         Err(Rejection::Expired)

@@ -112,13 +112,10 @@ sleep 1
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 idle_rss=$(rss $verify_pid)
-cred=$(curl -s -o /dev/null -D - -X POST -H 'js_code: bench_1' "http://127.0.0.1:$VERIFY/login" | tr -d '\r' | sed -n 's/^user_session: //p')
-[ -n "$cred" ] || { echo "no credential" >&2; exit 1; }
+cred=$(credential $VERIFY bench_1)
 # The two-thread sidecar has its own generated key: its own credential.
-cred2=$(curl -s -o /dev/null -D - -X POST -H 'js_code: bench_2' "http://127.0.0.1:$VERIFY2/login" | tr -d '\r' | sed -n 's/^user_session: //p')
-[ -n "$cred2" ] || { echo "no credential from the two-thread sidecar" >&2; exit 1; }
-cred0=$(curl -s -o /dev/null -D - -X POST -H 'js_code: bench_3' "http://127.0.0.1:$OPENING/login" | tr -d '\r' | sed -n 's/^user_session: //p')
-[ -n "$cred0" ] || { echo "no credential from the sidecar without remembered credentials" >&2; exit 1; }
+cred2=$(credential $VERIFY2 bench_2)
+cred0=$(credential $OPENING bench_3)
 worker_of() { # $1 nginx config -> the pid of its worker
   pgrep -f "nginx: worker process" | while read -r p; do { grep -q "$1" "/proc/$(ps -o ppid= -p "$p" | tr -d ' ')/cmdline" 2>/dev/null && echo "$p"; } || true; done | head -1
 }

@@ -264,15 +264,7 @@ async fn key_rotation_keeps_old_credentials_valid() {
         key_ring: false,
         ..Setup::default()
     }) + &key_ring_yaml(&[(KID, KEY), (new_kid, [9; 32])], new_kid);
-    let before = env.sidecar.active.version();
-    env.write(&rotated);
-    for _ in 0..200 {
-        if env.sidecar.active.version() != before {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert_ne!(env.sidecar.active.version(), before, "reloaded");
+    env.reload(&rotated).await;
     assert_eq!(
         env.get_with("/orders", &old).await.0,
         200,
@@ -305,15 +297,7 @@ async fn a_key_retired_from_the_ring_refuses_its_remembered_credentials_at_once(
         key_ring: false,
         ..Setup::default()
     }) + &key_ring_yaml(&[(new_kid, [9; 32])], new_kid);
-    let before = env.sidecar.active.version();
-    env.write(&retired);
-    for _ in 0..200 {
-        if env.sidecar.active.version() != before {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert_ne!(env.sidecar.active.version(), before, "reloaded");
+    env.reload(&retired).await;
     assert_eq!(
         refused(&env, Some(&old)).await,
         (401, "LOGIN_INVALID".into())

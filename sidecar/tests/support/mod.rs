@@ -230,6 +230,19 @@ impl Env {
         std::fs::rename(tmp, self.dir.path().join("wxgate.yaml")).unwrap();
     }
 
+    /// Rewrites the manifest file with a config that loads, and waits until it is in effect.
+    pub async fn reload(&self, yaml: &str) {
+        let before = self.sidecar.active.version();
+        self.write(yaml);
+        for _ in 0..300 {
+            if self.sidecar.active.version() != before {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("config did not reload");
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -95,6 +95,8 @@ fn main() {
         ("app_response", "chunked", with_mode(0, b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=\"a\"\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n")),
         ("app_response", "close", with_mode(0, b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end")),
         ("app_response", "head", with_mode(1, b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")),
+        // Found by the fuzzer: hyper reads `chunked,` as not chunked, so it must not be read as chunked.
+        ("app_response", "chunked-comma", with_mode(0, b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked,\r\n\r\n0;ext\r\n\r\nhello")),
         ("app_response", "both-lengths", with_mode(0, b"HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")),
     ];
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");

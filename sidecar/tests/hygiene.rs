@@ -428,6 +428,8 @@ async fn ambiguous_framing_is_refused_and_unambiguous_variants_are_served_once()
             "0\r\n\r\n",
         ),
         post("Transfer-Encoding: gzip, chunked\r\n", "0\r\n\r\n"),
+        post("Transfer-Encoding: chunked,\r\n", "0\r\n\r\n"),
+        post("Transfer-Encoding: , chunked\r\n", "0\r\n\r\n"),
         format!("POST /p HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{end}"),
         format!("GET /p HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n{end}"),
         format!("GET /p HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n{end}"),

@@ -275,6 +275,8 @@ async fn answers_the_sidecar_cannot_forward_are_502_and_never_reach_the_next_req
         answer(match path {
             "/x/garbage" => "HTTP/1.1 two hundred\r\n\r\n",
             "/x/gzip" => "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nxx",
+            // An empty list element: hyper would read this until close, RFC 9110 as chunked.
+            "/x/chunked-comma" => "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked,\r\n\r\n0\r\n\r\nxx",
             "/x/lengths" => "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
             "/x/switch" => "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
             "/x/old-chunked" => "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
@@ -291,6 +293,7 @@ async fn answers_the_sidecar_cannot_forward_are_502_and_never_reach_the_next_req
     for path in [
         "/x/garbage",
         "/x/gzip",
+        "/x/chunked-comma",
         "/x/lengths",
         "/x/switch",
         "/x/old-chunked",

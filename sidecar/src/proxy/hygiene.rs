@@ -85,20 +85,24 @@ pub enum Coding {
     None,
     /// Exactly one coding, `chunked` (any letter case).
     Chunked,
-    /// Several codings, or another one: framing the sidecar does not forward.
+    /// Several codings, another one, or an empty list element: framing the sidecar does not
+    /// forward.
     Other,
 }
 
-/// What the `Transfer-Encoding` fields of a message say, all of them taken together.
+/// What the `Transfer-Encoding` fields of a message say, all of them taken together. An empty
+/// list element (`chunked,`, `, chunked`) is `Other`: RFC 9110 section 5.6.1 would skip it, but
+/// hyper reads `chunked,` as not chunked (a request is refused, an answer read until close), so
+/// the only reading every hop shares is none.
 pub fn transfer_coding(headers: &HeaderMap) -> Coding {
-    let mut codings = headers
-        .get_all(TRANSFER_ENCODING)
-        .iter()
+    let mut fields = headers.get_all(TRANSFER_ENCODING).iter().peekable();
+    if fields.peek().is_none() {
+        return Coding::None;
+    }
+    let mut codings = fields
         .flat_map(|v| v.to_str().unwrap_or("?").split(','))
-        .map(str::trim)
-        .filter(|c| !c.is_empty());
+        .map(str::trim);
     match (codings.next(), codings.next()) {
-        (None, _) => Coding::None,
         (Some(c), None) if c.eq_ignore_ascii_case("chunked") => Coding::Chunked,
         _ => Coding::Other,
     }

@@ -36,19 +36,21 @@ impl Publisher {
         }
     }
 
-    /// Swaps in a new config, or keeps the last good one and says why not.
+    /// Swaps in a new config, or keeps the last good one and says why not. A config of the
+    /// version already in effect (the same content: a re-list, a touched file) is not swapped
+    /// in, so the one in effect keeps its remembered credentials.
     pub fn publish(&self, loaded: Result<Active, String>) {
         match loaded {
             Ok(mut active) => {
-                active.remember_credentials(self.credential_cache);
                 let version = active.version.clone();
                 let was_failing = self.failing.swap(false, Ordering::Relaxed);
                 if self.active.version().as_deref() != Some(version.as_str()) {
                     tracing::info!(version = %version, "config in effect");
+                    active.remember_credentials(self.credential_cache);
+                    self.active.store(active);
                 } else if was_failing {
                     tracing::info!(version = %version, "config loaded again; the version in effect is unchanged");
                 }
-                self.active.store(active);
                 self.metrics.reload(true, Some(&version));
             }
             Err(why) => {
@@ -123,5 +125,63 @@ mod tests {
         assert!(lines[0].contains("config in effect"), "{logs}");
         assert!(lines[1].contains("config not loaded"), "{logs}");
         assert!(lines[2].contains("config loaded again"), "{logs}");
+    }
+
+    #[test]
+    fn a_config_of_the_version_in_effect_keeps_the_one_in_effect_and_what_it_remembers() {
+        // Logged to a subscriber of its own: a callsite first reached without one would be
+        // muted for the test beside it that reads the logs.
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(std::io::sink)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let active = Arc::<ActiveConfig>::default();
+            let publisher = Publisher::new(Arc::clone(&active), Arc::default(), 16);
+            publisher.publish(Ok(quickstart()));
+            let first = active.load().expect("a config in effect");
+            let plugin = &first.plugins[0];
+            let now = 1_800_000_000;
+            let credential = plugin.sealer.seal(&crate::credential::Claims {
+                openid: "oAlice0123456789".into(),
+                unionid: None,
+                appid: plugin.apps[0].app_id.clone(),
+                iat: now,
+                exp: now + 3600,
+                jti: "AAAAAAAAAAAAAAAAAAAAAA".into(),
+                tags: None,
+                sk: None,
+                phone: None,
+            });
+            let remembered = plugin.sealer.verify(&credential, now, None).unwrap();
+
+            publisher.publish(Ok(quickstart()));
+            let kept = active.load().expect("a config in effect");
+            assert!(
+                Arc::ptr_eq(&first, &kept),
+                "an equal version is not swapped in"
+            );
+            let again = kept.plugins[0]
+                .sealer
+                .verify(&credential, now, None)
+                .unwrap();
+            assert!(Arc::ptr_eq(&remembered, &again), "still remembered");
+
+            let mut changed = quickstart();
+            changed.version.push_str(".changed");
+            publisher.publish(Ok(changed));
+            let swapped = active.load().expect("a config in effect");
+            assert!(
+                !Arc::ptr_eq(&first, &swapped),
+                "a new version is swapped in"
+            );
+            let fresh = swapped.plugins[0]
+                .sealer
+                .verify(&credential, now, None)
+                .unwrap();
+            assert!(
+                !Arc::ptr_eq(&remembered, &fresh),
+                "a new config starts empty"
+            );
+        });
     }
 }

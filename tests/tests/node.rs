@@ -36,12 +36,18 @@ fn containers(pod: &Pod) -> Vec<String> {
 async fn helm_install_runs_the_operator_in_the_cluster() {
     let (client, _) = installed().await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), RELEASE_NAMESPACE);
-    let d = deployments
-        .get(&format!("{RELEASE}-operator"))
-        .await
-        .unwrap();
-    let status = d.status.unwrap();
-    assert_eq!(status.ready_replicas, Some(2), "{status:?}");
+    // Helm's --wait reads the ReplicaSet; the Deployment's own status is written after it (by
+    // the controller manager, later under load), so it is awaited, not read once.
+    let operator = format!("{RELEASE}-operator");
+    eventually(
+        Duration::from_secs(60),
+        "both operator replicas ready",
+        || async {
+            let status = deployments.get(&operator).await.ok()?.status?;
+            (status.ready_replicas == Some(2)).then_some(())
+        },
+    )
+    .await;
     // In-cluster config and leader election: a replica's pod name holds the Lease.
     let pods: Api<Pod> = Api::namespaced(client.clone(), RELEASE_NAMESPACE);
     let names: Vec<String> = pods

@@ -170,7 +170,7 @@ impl OpenApi {
     ) -> Result<Answer, crate::wechat::Failure> {
         let mut request = self
             .wechat
-            .http()
+            .http()?
             .request(method.clone(), format!("{}{path}", self.wechat.api_base()))
             .query(query)
             .query(&[("access_token", token.expose())])

@@ -4,6 +4,7 @@
 //! the code's five minutes so concurrent or repeated logins with one code share one call and one
 //! result), the AppID's access_token ([`token`]) and the phone number ([`phone`]).
 
+pub mod client;
 pub mod phone;
 pub mod token;
 
@@ -20,6 +21,7 @@ use crate::error::ErrorCode;
 use crate::flights::{Flights, once};
 use crate::ids::{is_session_key, is_wechat_id};
 use crate::metrics::Metrics;
+use client::LazyClient;
 use token::{AccessTokens, TokenConfig};
 
 /// How long a login code is valid at WeChat, and so the longest its outcome is remembered.
@@ -60,7 +62,7 @@ pub struct WeChatConfig {
 
 /// The code2Session client.
 pub struct WeChat {
-    http: reqwest::Client,
+    http: Arc<LazyClient>,
     /// code2Session of each platform, with its own circuit breaker: one platform's outage
     /// never refuses the other's logins.
     code2session: [(String, Breaker); 2],
@@ -88,19 +90,22 @@ struct Answer {
 
 impl WeChat {
     pub fn new(config: &WeChatConfig, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Self>> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .https_only(
-                config.api_base.starts_with("https://")
-                    && config.qq_api_base.starts_with("https://"),
-            )
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()?;
+        let (timeout, https_only) = (
+            config.timeout,
+            config.api_base.starts_with("https://") && config.qq_api_base.starts_with("https://"),
+        );
+        let http = Arc::new(LazyClient::new(move || {
+            reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(timeout)
+                .https_only(https_only)
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_idle_timeout(Duration::from_secs(60))
+                .build()
+        }));
         let base = config.api_base.trim_end_matches('/');
         Ok(Arc::new(Self {
-            tokens: AccessTokens::new(http.clone(), base, config.token, Arc::clone(&metrics)),
+            tokens: AccessTokens::new(Arc::clone(&http), base, config.token, Arc::clone(&metrics)),
             http,
             code2session: [base, config.qq_api_base.trim_end_matches('/')].map(|base| {
                 (
@@ -118,9 +123,9 @@ impl WeChat {
         }))
     }
 
-    /// The shared HTTP client (TLS verified, no redirects).
-    pub(crate) fn http(&self) -> &reqwest::Client {
-        &self.http
+    /// The shared HTTP client (TLS verified, no redirects), built on first use.
+    pub(crate) fn http(&self) -> Result<&reqwest::Client, Failure> {
+        self.http.get()
     }
 
     /// The WeChat API base URL, without a trailing `/`.
@@ -261,6 +266,7 @@ impl WeChat {
     ) -> Result<Session, Failure> {
         let response = self
             .http
+            .get()?
             .get(url)
             .query(&[
                 ("appid", app_id),

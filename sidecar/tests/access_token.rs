@@ -11,6 +11,7 @@ use std::time::Duration;
 use wxgate_crds::secret::SecretString;
 use wxgate_sidecar::error::ErrorCode;
 use wxgate_sidecar::metrics::Metrics;
+use wxgate_sidecar::wechat::client::LazyClient;
 use wxgate_sidecar::wechat::token::{AccessTokens, TokenConfig};
 use wxgate_sim::wechat::Simulator;
 
@@ -32,7 +33,7 @@ async fn setup(force_per_day: usize) -> Setup {
     let metrics = Arc::new(Metrics::default());
     let base = format!("http://{addr}");
     let tokens = AccessTokens::new(
-        reqwest::Client::new(),
+        Arc::new(LazyClient::new(|| Ok(reqwest::Client::new()))),
         &base,
         TokenConfig { force_per_day },
         Arc::clone(&metrics),
@@ -242,7 +243,7 @@ async fn wechat_failures_are_shared_by_waiters_and_named() {
         "IP not whitelisted"
     );
     let unreachable = AccessTokens::new(
-        reqwest::Client::new(),
+        Arc::new(LazyClient::new(|| Ok(reqwest::Client::new()))),
         "http://127.0.0.1:9",
         TokenConfig { force_per_day: 20 },
         Arc::new(Metrics::default()),

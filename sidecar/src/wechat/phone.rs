@@ -169,6 +169,7 @@ impl WeChat {
         let result = async {
             let request = self
                 .http
+                .get()?
                 .post(&self.phone_url)
                 .query(&[("access_token", token.expose())]);
             parse_answer(&post_json(request, &body).await?)

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use wxgate_crds::secret::SecretString;
 
+use super::client::LazyClient;
 use super::{Failure, post_json};
 use crate::error::ErrorCode;
 use crate::metrics::Metrics;
@@ -84,7 +85,7 @@ pub struct TokenConfig {
 
 /// The access_tokens of every AppID this sidecar serves.
 pub struct AccessTokens {
-    http: reqwest::Client,
+    http: Arc<LazyClient>,
     url: String,
     config: TokenConfig,
     clock: Clock,
@@ -134,7 +135,7 @@ struct Answer {
 
 impl AccessTokens {
     pub fn new(
-        http: reqwest::Client,
+        http: Arc<LazyClient>,
         api_base: &str,
         config: TokenConfig,
         metrics: Arc<Metrics>,
@@ -336,7 +337,7 @@ impl AccessTokens {
             "secret": secret.expose(),
             "force_refresh": force,
         });
-        parse_answer(&post_json(self.http.post(&self.url), &body).await?)
+        parse_answer(&post_json(self.http.get()?.post(&self.url), &body).await?)
     }
 }
 

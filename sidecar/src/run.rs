@@ -76,7 +76,7 @@ pub async fn start(args: Args) -> anyhow::Result<Running> {
             },
         },
         Arc::clone(&metrics),
-    )?;
+    );
     let upstream = Upstream::parse(
         &args.upstream,
         Duration::from_millis(args.upstream_connect_timeout_ms),

@@ -89,7 +89,7 @@ struct Answer {
 }
 
 impl WeChat {
-    pub fn new(config: &WeChatConfig, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Self>> {
+    pub fn new(config: &WeChatConfig, metrics: Arc<Metrics>) -> Arc<Self> {
         let (timeout, https_only) = (
             config.timeout,
             config.api_base.starts_with("https://") && config.qq_api_base.starts_with("https://"),
@@ -104,7 +104,7 @@ impl WeChat {
                 .build()
         }));
         let base = config.api_base.trim_end_matches('/');
-        Ok(Arc::new(Self {
+        Arc::new(Self {
             tokens: AccessTokens::new(Arc::clone(&http), base, config.token, Arc::clone(&metrics)),
             http,
             code2session: [base, config.qq_api_base.trim_end_matches('/')].map(|base| {
@@ -120,7 +120,7 @@ impl WeChat {
             flights: Arc::new(Mutex::new(Flights::new(MAX_REMEMBERED, CODE_LIFETIME))),
             phones: Arc::new(Mutex::new(Flights::new(MAX_REMEMBERED, CODE_LIFETIME))),
             metrics,
-        }))
+        })
     }
 
     /// The shared HTTP client (TLS verified, no redirects), built on first use.

@@ -8,8 +8,8 @@ use super::Failure;
 type Build = Box<dyn Fn() -> reqwest::Result<reqwest::Client> + Send + Sync>;
 
 /// reqwest's client, built on first use and then shared. Building it loads the TLS stack and
-/// the system's CA certificates, about 1.5 MiB of resident memory (measured): a sidecar that
-/// only verifies credentials, or has not yet seen a login, never pays it.
+/// the system's CA certificates, about 1.1 MiB of idle RSS (measured, BENCHMARKS.md): a sidecar
+/// that only verifies credentials, or has not yet seen a login, never pays it.
 pub struct LazyClient {
     client: OnceLock<reqwest::Client>,
     build: Build,

@@ -14,8 +14,7 @@ cd "$(dirname "$0")/.."
 SECS=${1:-5}; LOGINS=${2:-1000}
 need() { command -v "$1" >/dev/null || { apt-get install -y -q "$2" >/dev/null; }; }
 need wrk wrk; need curl curl
-cargo build -q --release --locked -p wxgate-sidecar -p wxgate-sim
-bin=target/release
+bin=$(bash scripts/release.sh -q -p wxgate-sidecar -p wxgate-sim)
 work=$(mktemp -d); pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT

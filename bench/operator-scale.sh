@@ -16,9 +16,9 @@ S=${1:-1000}; K=${2:-1}; NS=10; PER=$((S / NS)); N=$((NS * PER))
 if [ -n "${WXGATE_OPERATOR_BIN:-}" ]; then
   cargo build -q --locked -p wxgate-crds --bin crdgen; crdgen=target/debug/crdgen
 else
-  cargo build -q --release --locked -p wxgate-operator -p wxgate-crds; crdgen=target/release/crdgen
+  bin=$(bash scripts/release.sh -q -p wxgate-operator -p wxgate-crds); crdgen=$bin/crdgen
 fi
-operator=${WXGATE_OPERATOR_BIN:-target/release/wxgate-operator}
+operator=${WXGATE_OPERATOR_BIN:-$bin/wxgate-operator}
 dir=$(mktemp -d); op=; trap 'kill ${op:-} 2>/dev/null || true; bash tests/kube-apiserver/stop.sh "$dir"; rm -rf "$dir"' EXIT
 bash tests/kube-apiserver/start.sh "$dir" >/dev/null
 export KUBECONFIG=$dir/kubeconfig

@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 A=$1 B=$2 SECS=${3:-4} RUNS=${4:-8}
 command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null
 command -v nginx >/dev/null || apt-get install -y -q nginx-light >/dev/null
-cargo build -q --release --locked -p wxgate-sim
+sim=$(bash scripts/release.sh -q -p wxgate-sim)/wxgate-wechat-sim
 source bench/manifests.sh
 work=$(mktemp -d); pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -29,7 +29,7 @@ events { worker_connections 4096; }
 http { access_log off; server { listen 127.0.0.1:$APP; location / { return 200 "hello world\n"; } } }
 NGX
 taskset -c 1 nginx -c "$work/app.conf" -p "$work" & pids+=($!)
-target/release/wxgate-wechat-sim --listen "127.0.0.1:$SIM" >/dev/null & pids+=($!)
+"$sim" --listen "127.0.0.1:$SIM" >/dev/null & pids+=($!)
 manifests "$work/m" ""
 start() { # $1 binary, $2 port, $3 manifests (default: the whole app bound)
   WXGATE_ACCESS_LOG=false WXGATE_LOG=warn taskset -c 1 "$1" --manifests "${3:-$work/m}" \

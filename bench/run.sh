@@ -46,8 +46,7 @@ if [ "$(cat "$tools/oauth2-proxy.version" 2>/dev/null)" != "$o2p_version" ]; the
   echo "$o2p_version" > "$tools/oauth2-proxy.version"
 fi
 oha=$tools/oha/bin/oha
-cargo build -q --release --locked -p wxgate-sidecar -p wxgate-sim
-bin=target/release
+bin=$(bash scripts/release.sh -q -p wxgate-sidecar -p wxgate-sim)
 sidecar_bin=${WXGATE_BENCH_SIDECAR:-$bin/wxgate-sidecar}
 work=$(mktemp -d); pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }

@@ -10,13 +10,13 @@ here=$(cd "$(dirname "$0")" && pwd); root=$(cd "$here/../.." && pwd)
 mkdir -p "$out"
 version=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$root/charts/wxgate/Chart.yaml")
 [ -n "$version" ] || { echo "images.sh: no appVersion in charts/wxgate/Chart.yaml" >&2; exit 1; }
-echo "images.sh: cargo build --release (the four binaries; cold: several minutes)" >&2
-(cd "$root" && cargo build --release --locked -p wxgate-operator -p wxgate-sidecar -p wxgate-sim \
+echo "images.sh: scripts/release.sh (the four binaries, static; cold: several minutes)" >&2
+bin=$(bash "$root/scripts/release.sh" -p wxgate-operator -p wxgate-sidecar -p wxgate-sim \
   --bin wxgate-operator --bin wxgate-sidecar --bin wxgate-wechat-sim --bin wxgate-echo-app)
 ca=/etc/ssl/certs/ca-certificates.crt
 [ -f "$ca" ] || { echo "images.sh: $ca is missing (Debian package ca-certificates)" >&2; exit 1; }
-for bin in wxgate-operator wxgate-sidecar wxgate-wechat-sim wxgate-echo-app; do
-  python3 "$here/image.py" "$out/$bin.tar" "wxgate/$bin:$version" "$root/target/release/$bin" --ca-certs "$ca"
+for name in wxgate-operator wxgate-sidecar wxgate-wechat-sim wxgate-echo-app; do
+  python3 "$here/image.py" "$out/$name.tar" "wxgate/$name:$version" "$bin/$name" --ca-certs "$ca"
 done
 if [ -n "$pause" ]; then
   python3 "$here/image.py" "$out/pause.tar" "wxgate/pause:test" "$pause" --user 65535:65535

@@ -3,7 +3,7 @@
 #   bash scripts/release.sh -p wxgate-sidecar [more cargo build arguments]
 # The release profile, glibc linked in (a static PIE: no shared libraries to ship or to load,
 # and the binary keeps its ASLR) and relative relocations packed (DT_RELR: the 0.5 MB table a
-# PIE reads at every start becomes 6 KB). The sidecar's idle RSS: 9.0-9.5 MiB dynamic, 7.3 MiB
+# PIE reads at every start becomes 6 KB). The sidecar's idle RSS: 9.0-9.4 MiB dynamic, 7.5 MiB
 # so (BENCHMARKS.md). `--target` is explicit so the flags reach only the binaries: build
 # scripts and proc macros are host code, and a proc macro cannot be linked statically.
 set -euo pipefail

@@ -8,7 +8,7 @@ all read (manifest.json, the image config and one layer, content-addressed by SH
 The one layer holds the binary at /<basename>, the shared libraries it links (from `ldd`, at
 their own paths; none for a static binary), /etc/passwd and /etc/group with `nonroot` (65532),
 /tmp, and with --ca-certs that file at /etc/ssl/certs/ca-certificates.crt (SSL_CERT_FILE names
-it). The user, entry point and environment match the distroless images the Dockerfiles build.
+it). The files, user, entry point and environment match the images the Dockerfiles build.
 Deterministic: the same inputs give the same digests.
 """
 

@@ -3,7 +3,8 @@
 # wxgate sidecar passing through (unbound route), verifying a credential and rejecting a forged
 # one (401, the app never called), and logging in (a fresh code each time, the WeChat simulator
 # answering at once), all on 127.0.0.1. The servers share CPU 1, wrk runs on CPU 0
-# (taskset), interleaved repetitions.
+# (taskset), interleaved repetitions. The app direct, nginx, pass-through and verify get the same
+# request, with the credential header (as in bench/pair.sh).
 #
 #   bash bench/run.sh [seconds per run, default 5] [repetitions, default 3] [connections, default 64]
 #   WXGATE_BENCH_ACCESS_LOG=true bash bench/run.sh ...   # the same with the access log on (default off, as nginx's)
@@ -112,6 +113,9 @@ rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 idle_rss=$(rss $verify_pid)
 cred=$(credential $VERIFY bench_1)
+# The request of the app direct, nginx, pass-through and verify: one credential header, which
+# only verify reads (the others pass it on), so they differ only in what they do with it.
+session="user_session: $cred"
 # The two-thread sidecar has its own generated key: its own credential.
 cred2=$(credential $VERIFY2 bench_2)
 cred0=$(credential $OPENING bench_3)
@@ -154,12 +158,12 @@ run() { # $1 name, $2 url, $3 pids (or empty), $4 extra header, $5 "reject" (eve
     CPU[$1]+="$(awk -v t=$((after - before)) -v r="$reqs" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", t / hz * 1e6 / r}') "
   fi
 }
-taskset -c 0 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$VERIFY/hello" -H "user_session: $cred" >/dev/null
+taskset -c 0 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$VERIFY/hello" -H "$session" >/dev/null
 for _ in $(seq "$REPS"); do
-  run direct "http://127.0.0.1:$APP/hello" ""
-  run nginx "http://127.0.0.1:$NGX/hello" "$ngx_worker"
-  run passthrough "http://127.0.0.1:$PASS/hello" "$pass_pid"
-  run verify "http://127.0.0.1:$VERIFY/hello" "$verify_pid" "user_session: $cred"
+  run direct "http://127.0.0.1:$APP/hello" "" "$session"
+  run nginx "http://127.0.0.1:$NGX/hello" "$ngx_worker" "$session"
+  run passthrough "http://127.0.0.1:$PASS/hello" "$pass_pid" "$session"
+  run verify "http://127.0.0.1:$VERIFY/hello" "$verify_pid" "$session"
   run verify-open "http://127.0.0.1:$OPENING/hello" "$opening_pid" "user_session: $cred0"
   run reject "http://127.0.0.1:$VERIFY/hello" "$verify_pid" "user_session: v1.forged" reject
   run login "http://127.0.0.1:$LOGIN/login" "$login_pid" "" login
@@ -205,11 +209,11 @@ print("%.0f %.0f" % (l["p50"]*1e6, l["p99"]*1e6))'
 }
 # If the generator itself cannot hold the rate, the app direct shows it: halve the rate until
 # the app direct answers within 5 ms at p99, and say so.
-read -r d50 d99 <<<"$(open_loop "http://127.0.0.1:$APP/hello")"
+read -r d50 d99 <<<"$(open_loop "http://127.0.0.1:$APP/hello" "$session")"
 while [ "$d99" -gt 5000 ] && [ "$rate" -gt 1000 ]; do
   echo "open loop: the generator cannot drive $rate req/s (direct p99 ${d99} us): halving" >&2
   rate=$((rate / 2))
-  read -r d50 d99 <<<"$(open_loop "http://127.0.0.1:$APP/hello")"
+  read -r d50 d99 <<<"$(open_loop "http://127.0.0.1:$APP/hello" "$session")"
 done
 # The p99 of one short run on a shared VM is one stall or another: the app direct, nginx and the
 # sidecar each run REPS times, interleaved, and each figure is the median of its runs.
@@ -217,10 +221,10 @@ declare -A P50 P99
 P50[direct]="$d50 " P99[direct]="$d99 "
 for i in $(seq "$REPS"); do
   if [ "$i" -gt 1 ]; then
-    read -r a b <<<"$(open_loop "http://127.0.0.1:$APP/hello")"; P50[direct]+="$a "; P99[direct]+="$b "
+    read -r a b <<<"$(open_loop "http://127.0.0.1:$APP/hello" "$session")"; P50[direct]+="$a "; P99[direct]+="$b "
   fi
-  read -r a b <<<"$(open_loop "http://127.0.0.1:$NGX/hello")"; P50[nginx]+="$a "; P99[nginx]+="$b "
-  read -r a b <<<"$(open_loop "http://127.0.0.1:$VERIFY/hello" "user_session: $cred")"; P50[verify]+="$a "; P99[verify]+="$b "
+  read -r a b <<<"$(open_loop "http://127.0.0.1:$NGX/hello" "$session")"; P50[nginx]+="$a "; P99[nginx]+="$b "
+  read -r a b <<<"$(open_loop "http://127.0.0.1:$VERIFY/hello" "$session")"; P50[verify]+="$a "; P99[verify]+="$b "
 done
 d50=$(echo "${P50[direct]}" | median) d99=$(echo "${P99[direct]}" | median)
 n50=$(echo "${P50[nginx]}" | median) n99=$(echo "${P99[nginx]}" | median)

@@ -6,8 +6,8 @@
 # (verified credentials, remembered and not, passing through, forged credentials, logins, the
 # access log on and off; curl, 32 connections), and merges what it counted with the
 # toolchain's llvm-profdata (rustup's llvm-tools component, added when missing). The profile
-# is made again only when the instrumented sidecar changed, so a release build that is up to
-# date stays up to date.
+# is made again only when the instrumented sidecar or this training changed, so a release build
+# that is up to date stays up to date (the profile is an input of the build: a new one rebuilds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 host=$(rustc -vV | sed -n 's/^host: //p')
@@ -18,11 +18,20 @@ if [ ! -x "$profdata" ]; then
 fi
 : "${RELEASE_FLAGS:?scripts/pgo.sh is run by scripts/release.sh, which sets RELEASE_FLAGS}"
 dir=$PWD/target/pgo out=$PWD/target/pgo/sidecar.profdata
+# One training at a time: two release builds at once would train on the same ports.
+mkdir -p "$dir"
+exec 9>"$dir/lock"
+flock 9
 RUSTFLAGS="${RUSTFLAGS:-} $RELEASE_FLAGS -C profile-generate=$dir/raw" CARGO_TARGET_DIR=$dir \
   cargo build --release --locked --target "$host" -p wxgate-sidecar -p wxgate-sim \
   --bin wxgate-sidecar --bin wxgate-wechat-sim --bin wxgate-echo-app >&2
 bin=$dir/$host/release
-if [ -f "$out" ] && [ "$out" -nt "$bin/wxgate-sidecar" ]; then echo "$out"; exit 0; fi
+# Up to date when made after the instrumented sidecar and after this training changed last.
+fresh=true
+for f in "$bin/wxgate-sidecar" scripts/pgo.sh bench/manifests.sh; do
+  [ "$out" -nt "$f" ] || fresh=false
+done
+if $fresh; then echo "$out"; exit 0; fi
 
 source bench/manifests.sh
 work=$(mktemp -d); pids=() sidecars=()
